@@ -1,0 +1,50 @@
+"""The error tree: one root, each docstring is the default message."""
+
+from __future__ import annotations
+
+
+class OutcomeImportsError(Exception):
+    """Unexpected error."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.__doc__)
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class ConfigurationError(OutcomeImportsError):
+    """Invalid configuration."""
+
+
+class SchemaAheadOfCode(OutcomeImportsError):
+    """The database schema is newer than this code."""
+
+
+class UploadTooLarge(OutcomeImportsError):
+    """The upload exceeds the configured size limit."""
+
+
+class StorageUnavailable(OutcomeImportsError):
+    """Object storage is unavailable."""
+
+
+class StoredObjectNotFound(OutcomeImportsError):
+    """The stored object does not exist."""
+
+
+class DatabaseUnavailable(OutcomeImportsError):
+    """The database is unavailable."""
+
+
+class QueueUnavailable(OutcomeImportsError):
+    """The job queue is unavailable."""
+
+
+class ImportFailed(OutcomeImportsError):
+    """A file-level problem: the import ends `failed` with this exact message on row 1."""
+
+
+class InvalidCsvFile(ImportFailed):
+    """Invalid CSV File"""

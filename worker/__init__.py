@@ -1,0 +1,1 @@
+"""The arq worker: streams an uploaded Outcomes CSV back, validates it and writes it in bulk."""
