@@ -1,0 +1,51 @@
+"""The aiohttp application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+
+from aiohttp import web
+from arq import create_pool as create_arq_pool
+from arq.connections import RedisSettings
+
+from api.deps import DEPS, Deps
+from api.errors import error_middleware
+from api.routes import setup_routes
+from shared.db.accounts import ensure_bootstrap_admin
+from shared.db.migrate import apply_migrations
+from shared.db.pool import create_pool
+from shared.settings import Settings
+from shared.status import StatusStore
+from shared.storage import open_storage
+
+logger = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+
+
+async def _open_dependencies(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    async with AsyncExitStack() as stack:
+        pool = await stack.enter_async_context(create_pool(settings.database_url))
+        async with pool.acquire() as conn:
+            await apply_migrations(conn)
+            if settings.bootstrap_token:
+                await ensure_bootstrap_admin(conn, settings.bootstrap_token)
+        redis = await create_arq_pool(RedisSettings.from_dsn(settings.redis_url))
+        stack.push_async_callback(redis.aclose)
+        storage = await stack.enter_async_context(
+            open_storage(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url, s3_region=settings.s3_region)
+        )
+        app[DEPS] = Deps(settings, pool, redis, storage, StatusStore(redis, settings.status_ttl_seconds))
+        yield
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The API; connections open when the app starts and close when it stops."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=1024**2)
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_open_dependencies)
+    setup_routes(app)
+    return app

@@ -1,0 +1,73 @@
+"""Bearer token -> user; context lookup; permission checks, in Canvas's order (spec §2.2)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from api.deps import DEPS
+from api.errors import invalid_token, resource_not_found, unauthenticated, unauthorized
+from shared.db.accounts import Context, User, can_manage_outcomes, load_context, user_for_token
+from shared.db.errors import translate_db_errors
+from shared.models import ContextType
+
+USER = web.RequestKey("user", User)
+
+
+def _bearer_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    # Canvas also accepts the token as a parameter.
+    return request.query.get("access_token") or None
+
+
+async def authenticate(request: web.Request) -> User:
+    """The caller; 401 without credentials or with a token that is unknown, deleted or expired."""
+    if USER in request:
+        return request[USER]
+    token = _bearer_token(request)
+    if token is None:
+        raise unauthenticated()
+    with translate_db_errors():
+        user = await user_for_token(request.app[DEPS].pool, token)
+    if user is None:
+        raise invalid_token()
+    request[USER] = user
+    return user
+
+
+def parse_id(raw: str) -> int | None:
+    """Numeric ids only (Canvas also has `sis_...:` forms, not supported here)."""
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        return None
+    return int(raw)
+
+
+async def find_context(request: web.Request, type_: ContextType, raw_id: str) -> Context:
+    """The account or course named in the path; 404 (Canvas's generic body) if unknown."""
+    id_ = parse_id(raw_id)
+    if id_ is None:
+        raise resource_not_found()
+    with translate_db_errors():
+        context = await load_context(request.app[DEPS].pool, type_, id_)
+    if context is None:
+        raise resource_not_found()
+    return context
+
+
+def context_from_path(request: web.Request) -> tuple[ContextType, str]:
+    if "account_id" in request.match_info:
+        return ContextType.account, request.match_info["account_id"]
+    return ContextType.course, request.match_info["course_id"]
+
+
+async def authorize_context(request: web.Request) -> tuple[Context, User]:
+    """Authentication -> context exists -> may manage outcomes there; raises the Canvas 401/404/403."""
+    user = await authenticate(request)
+    context = await find_context(request, *context_from_path(request))
+    with translate_db_errors():
+        allowed = await can_manage_outcomes(request.app[DEPS].pool, user, context)
+    if not allowed:
+        raise unauthorized()
+    return context, user

@@ -1,0 +1,25 @@
+"""What every handler needs, opened once per process in the app's cleanup context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+from aiohttp import web
+from arq.connections import ArqRedis
+
+from shared.settings import Settings
+from shared.status import StatusStore
+from shared.storage import Storage
+
+
+@dataclass(frozen=True, slots=True)
+class Deps:
+    settings: Settings
+    pool: asyncpg.Pool
+    redis: ArqRedis
+    storage: Storage
+    status: StatusStore
+
+
+DEPS = web.AppKey("deps", Deps)

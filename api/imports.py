@@ -1,0 +1,138 @@
+"""Outcome Imports API handlers: create, show (id or `latest`) and created_group_ids (spec §2)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from api.auth import authorize_context, parse_id
+from api.deps import DEPS, Deps
+from api.errors import ApiError, record_not_found
+from api.uploads import charset_error, read_upload
+from shared.db import imports as queries
+from shared.db.accounts import Context
+from shared.db.errors import translate_db_errors
+from shared.errors import OutcomeImportsError
+from shared.models import ImportState
+from shared.queue import enqueue_import
+from shared.storage import new_object_key
+
+logger = logging.getLogger(__name__)
+
+routes = web.RouteTableDef()
+
+IMPORT_TYPES = frozenset({"instructure_csv"})
+_CONTEXTS = ("/api/v1/accounts/{account_id}", "/api/v1/courses/{course_id}")
+
+
+def _invalid_import_type(value: str) -> ApiError:
+    # Canvas raises here (a 500); spec §2.3 allows a 400 with the same body shape, which is honest.
+    return ApiError(400, {"errors": [{"message": f"Invalid import_type: {value}", "error_code": "invalid_import_type"}]})
+
+
+async def create_import(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    context, user = await authorize_context(request)
+    target_group_id = await _target_group(request, deps, context)
+    upload = await read_upload(request, deps.settings.max_upload_bytes)
+    import_type = upload.params.get("import_type") or "instructure_csv"
+    if import_type not in IMPORT_TYPES:
+        raise _invalid_import_type(import_type)
+    if upload.bad_charset:
+        raise charset_error()
+    stored = await deps.storage.put_stream(new_object_key(), upload.chunks)
+    try:
+        with translate_db_errors():
+            outcome_import = await queries.insert_import(
+                deps.pool, context, user.id, stored, file_name=upload.file_name,
+                content_type=upload.content_type, target_group_id=target_group_id, import_type=import_type,
+            )
+    except BaseException:
+        await deps.storage.delete(stored.key)
+        raise
+    body = outcome_import.as_canvas_json([])
+    await deps.status.put(outcome_import.id, context.key, body)
+    try:
+        await enqueue_import(deps.redis, outcome_import.id)
+    except OutcomeImportsError:
+        # Nothing is left behind: the client hears 503 and may simply try again.
+        await _discard(deps, outcome_import.id, stored.key)
+        raise
+    logger.info("created import_id=%s context=%s bytes=%s", outcome_import.id, context.key, stored.size)
+    return web.json_response(body)
+
+
+async def _discard(deps: Deps, import_id: int, object_key: str) -> None:
+    with translate_db_errors():
+        await deps.pool.execute("DELETE FROM outcome_imports WHERE id = $1", import_id)
+    await deps.status.forget(import_id)
+    await deps.storage.delete(object_key)
+
+
+async def _target_group(request: web.Request, deps: Deps, context: Context) -> int | None:
+    raw = request.match_info.get("group_id")
+    if raw is None:
+        return None
+    group_id = parse_id(raw)
+    with translate_db_errors():
+        found = group_id is not None and await queries.is_active_group_of(deps.pool, group_id, context)
+    if not found:
+        raise record_not_found(f"Couldn't find LearningOutcomeGroup with 'id'={raw}")
+    return group_id
+
+
+async def _find_import_id(request: web.Request, deps: Deps, context: Context) -> int:
+    raw = request.match_info["id"]
+    if raw == "latest":
+        with translate_db_errors():
+            latest = await queries.get_latest_import_id(deps.pool, context)
+        if latest is None:
+            raise record_not_found("ActiveRecord::RecordNotFound")
+        return latest
+    import_id = parse_id(raw)
+    if import_id is None:
+        raise record_not_found(f"Couldn't find OutcomeImport with 'id'={raw}")
+    return import_id
+
+
+async def _import_json(deps: Deps, context: Context, import_id: int) -> dict[str, Any]:
+    """Redis's view when it has one, else PostgreSQL's truth."""
+    cached = await deps.status.get(import_id, context.key)
+    if cached is not None:
+        return cached
+    with translate_db_errors():
+        outcome_import = await queries.get_import(deps.pool, context, import_id)
+        if outcome_import is None:
+            raise record_not_found(f"Couldn't find OutcomeImport with 'id'={import_id}")
+        errors = await queries.get_exposed_errors(deps.pool, import_id)
+    return outcome_import.as_canvas_json(errors)
+
+
+async def show_import(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    context, _ = await authorize_context(request)
+    import_id = await _find_import_id(request, deps, context)
+    return web.json_response(await _import_json(deps, context, import_id))
+
+
+async def created_group_ids(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    context, _ = await authorize_context(request)
+    import_id = await _find_import_id(request, deps, context)
+    state = ImportState((await _import_json(deps, context, import_id))["workflow_state"])
+    if state is ImportState.failed:
+        raise record_not_found("Import has failed")
+    if state is not ImportState.succeeded:
+        raise record_not_found("Import is still being processed")
+    with translate_db_errors():
+        ids = await queries.get_created_group_ids(deps.pool, import_id)
+    return web.json_response(queries.ids_as_strings(ids))
+
+
+for _prefix in _CONTEXTS:
+    routes.post(f"{_prefix}/outcome_imports")(create_import)
+    routes.post(f"{_prefix}/outcome_imports/group/{{group_id}}")(create_import)
+    routes.get(f"{_prefix}/outcome_imports/{{id}}")(show_import)
+    routes.get(f"{_prefix}/outcome_imports/{{id}}/created_group_ids")(created_group_ids)

@@ -1,0 +1,7 @@
+"""Placeholder until this module lands."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+routes = web.RouteTableDef()

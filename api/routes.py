@@ -1,0 +1,14 @@
+"""The route table and nothing else."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from api import imports, monitoring, outcomes, provisioning
+
+
+def setup_routes(app: web.Application) -> None:
+    app.add_routes(imports.routes)
+    app.add_routes(provisioning.routes)
+    app.add_routes(outcomes.routes)
+    app.add_routes(monitoring.routes)

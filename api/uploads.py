@@ -1,0 +1,91 @@
+"""The uploaded file: the multipart field `attachment` or the raw body, as a stream of chunks (spec §2.3)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiohttp import BodyPartReader, web
+from multidict import MultiDict
+
+from api.errors import ApiError, bad_request
+from shared.errors import UploadTooLarge
+
+CHUNK_SIZE = 256 * 1024
+# Plain form fields next to the file (import_type, extension) are tiny; anything bigger is not ours.
+MAX_FIELD_BYTES = 4096
+
+
+@dataclass(slots=True)
+class Upload:
+    """The file of a create request; `chunks` may be consumed once."""
+
+    chunks: AsyncIterator[bytes]
+    file_name: str
+    content_type: str
+    params: MultiDict[str]  # query string plus any plain multipart fields before the file
+    # A raw body without `extension` declared a charset other than UTF-8 (checked after import_type).
+    bad_charset: bool = False
+
+
+def _too_large(limit: int) -> UploadTooLarge:
+    return UploadTooLarge(f"The upload exceeds the maximum size of {limit} bytes")
+
+
+async def _limited(chunks: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
+    total = 0
+    async for chunk in chunks:
+        total += len(chunk)
+        if total > limit:
+            raise _too_large(limit)
+        yield chunk
+
+
+async def _raw_chunks(request: web.Request) -> AsyncIterator[bytes]:
+    while chunk := await request.content.read(CHUNK_SIZE):
+        yield chunk
+
+
+async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+    while chunk := await part.read_chunk(CHUNK_SIZE):
+        yield chunk
+
+
+def charset_error() -> ApiError:
+    return ApiError(400, {"error": "Invalid content type, UTF-8 required"})
+
+
+async def read_upload(request: web.Request, max_bytes: int) -> Upload:
+    """Find the file in the request without reading it; raises UploadTooLarge early when Content-Length says so."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise _too_large(max_bytes)
+    params: MultiDict[str] = MultiDict(request.query)
+    if request.content_type.startswith("multipart/"):
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name == "attachment":
+                return Upload(
+                    _limited(_part_chunks(part), max_bytes),
+                    part.filename or "outcome_import.csv",
+                    part.headers.get("Content-Type", "text/csv"),
+                    params,
+                )
+            if part.name:
+                value = await part.read_chunk(MAX_FIELD_BYTES + 1)
+                if len(value) > MAX_FIELD_BYTES:
+                    raise bad_request(f"The form field {part.name} is too long")
+                params.add(part.name, value.decode("utf-8", errors="replace"))
+        # Canvas would store the multipart bytes themselves as the "file"; they are consumed by now, and
+        # such a file could only fail, so this service says what is missing instead.
+        raise bad_request("The multipart request has no attachment field")
+    extension = params.get("extension")
+    if extension:
+        file_name = f"outcome_import.{extension}"
+    else:
+        file_name = "outcome_import.csv"
+    charset = request.charset
+    bad_charset = not extension and charset is not None and charset.lower() != "utf-8"
+    content_type = request.headers.get("Content-Type", "text/csv")
+    return Upload(_limited(_raw_chunks(request), max_bytes), file_name, content_type, params, bad_charset)

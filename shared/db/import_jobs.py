@@ -1,0 +1,119 @@
+"""Queries the worker uses to move an import through its states (spec §3.2)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from shared.db.imports import _IMPORT_COLUMNS, _import_from_row
+from shared.models import ContextType, ImportState, OutcomeImport
+
+# Advisory-lock namespace for "one import at a time per root account" (the second key is the account id).
+ROOT_ACCOUNT_LOCK_NAMESPACE = 0x4F49  # "OI"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportJobRecord:
+    outcome_import: OutcomeImport
+    object_key: str
+    file_line_count: int
+    attempts: int
+
+
+SELECT_IMPORT_FOR_JOB = f"""
+SELECT {_IMPORT_COLUMNS}, i.object_key, i.file_line_count, i.attempts
+FROM outcome_imports i LEFT JOIN users u ON u.id = i.user_id WHERE i.id = $1
+"""
+TRY_LOCK_ROOT_ACCOUNT = "SELECT pg_try_advisory_lock($1, $2::int)"
+UNLOCK_ROOT_ACCOUNT = "SELECT pg_advisory_unlock($1, $2::int)"
+SELECT_OLDER_PENDING_IMPORT = """
+SELECT id FROM outcome_imports
+WHERE root_account_id = $1 AND id < $2 AND workflow_state IN ('created', 'importing')
+ORDER BY id LIMIT 1
+"""
+UPDATE_START_IMPORT = """
+UPDATE outcome_imports
+SET workflow_state = 'importing', progress = 0, started_at = now(), updated_at = now(), attempts = attempts + 1
+WHERE id = $1
+"""
+UPDATE_LATEST_POINTER = {
+    ContextType.account: "UPDATE accounts SET latest_outcome_import_id = $2 WHERE id = $1",
+    ContextType.course: "UPDATE courses SET latest_outcome_import_id = $2 WHERE id = $1",
+}
+UPDATE_PROGRESS = """
+UPDATE outcome_imports SET progress = $2, updated_at = now()
+WHERE id = $1 AND workflow_state = 'importing' AND progress < $2
+"""
+UPDATE_FINISH_IMPORT = """
+UPDATE outcome_imports
+SET workflow_state = $2, progress = $3, error_count = error_count + $4, ended_at = now(), updated_at = now()
+WHERE id = $1
+"""
+DELETE_IMPORT_ERRORS = "DELETE FROM outcome_import_errors WHERE outcome_import_id = $1"
+UPDATE_FAIL_IMPORT = """
+UPDATE outcome_imports SET workflow_state = 'failed', error_count = 1, ended_at = now(), updated_at = now()
+WHERE id = $1
+"""
+
+
+async def get_import_for_job(conn: asyncpg.Pool | asyncpg.Connection, import_id: int) -> ImportJobRecord | None:
+    row = await conn.fetchrow(SELECT_IMPORT_FOR_JOB, import_id)
+    if row is None:
+        return None
+    return ImportJobRecord(_import_from_row(row), row["object_key"], row["file_line_count"], row["attempts"])
+
+
+async def try_lock_root_account(conn: asyncpg.Connection, root_account_id: int) -> bool:
+    """Session-level lock: held until unlock_root_account or until the connection ends (a crash frees it)."""
+    return bool(await conn.fetchval(TRY_LOCK_ROOT_ACCOUNT, ROOT_ACCOUNT_LOCK_NAMESPACE, root_account_id))
+
+
+async def unlock_root_account(conn: asyncpg.Connection, root_account_id: int) -> None:
+    await conn.fetchval(UNLOCK_ROOT_ACCOUNT, ROOT_ACCOUNT_LOCK_NAMESPACE, root_account_id)
+
+
+async def older_pending_import(conn: asyncpg.Connection, outcome_import: OutcomeImport) -> int | None:
+    """The id of an earlier import of the same root account that has not finished, if any."""
+    value: int | None = await conn.fetchval(
+        SELECT_OLDER_PENDING_IMPORT, outcome_import.root_account_id, outcome_import.id
+    )
+    return value
+
+
+async def start_import(conn: asyncpg.Connection, outcome_import: OutcomeImport) -> None:
+    """`importing`, progress 0, and the context's latest pointer (spec §3.3); committed on return."""
+    async with conn.transaction():
+        await conn.execute(UPDATE_START_IMPORT, outcome_import.id)
+        await conn.execute(
+            UPDATE_LATEST_POINTER[outcome_import.context_type], outcome_import.context_id, outcome_import.id
+        )
+
+
+async def set_progress(conn: asyncpg.Pool | asyncpg.Connection, import_id: int, progress: int) -> None:
+    await conn.execute(UPDATE_PROGRESS, import_id, progress)
+
+
+async def insert_errors(conn: asyncpg.Connection, import_id: int, errors: Sequence[tuple[int, str]]) -> None:
+    """Store row errors in bulk (COPY), in the caller's transaction."""
+    if errors:
+        await conn.copy_records_to_table(
+            "outcome_import_errors",
+            records=[(import_id, row, message) for row, message in errors],
+            columns=("outcome_import_id", "row", "message"),
+        )
+
+
+async def finish_import(
+    conn: asyncpg.Connection, import_id: int, state: ImportState, progress: int, new_errors: int
+) -> None:
+    await conn.execute(UPDATE_FINISH_IMPORT, import_id, state.value, progress, new_errors)
+
+
+async def fail_import(conn: asyncpg.Connection, import_id: int, message: str) -> None:
+    """End the import `failed` with `[1, message]` as its only error; committed on return."""
+    async with conn.transaction():
+        await conn.execute(DELETE_IMPORT_ERRORS, import_id)
+        await insert_errors(conn, import_id, [(1, message)])
+        await conn.execute(UPDATE_FAIL_IMPORT, import_id)

@@ -1,0 +1,95 @@
+"""Settings: one frozen value, built once from the environment by each entry point."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from shared.errors import ConfigurationError
+
+_PREFIX = "OUTCOME_IMPORTS_"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str
+    redis_url: str
+    storage_url: str  # s3://bucket/prefix, or file:///abs/path for a single machine
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    max_upload_bytes: int = 500 * 1024**2
+    bootstrap_token: str | None = None
+    # Records per database batch; progress is published after each batch (spec §3.4).
+    batch_size: int = 1000
+    # How long Redis keeps an import's status view after its last write.
+    status_ttl_seconds: int = 24 * 3600
+    # Cap on errors stored for one import: a file of a million bad rows must not store a million messages.
+    max_stored_errors: int = 10_000
+    job_timeout_seconds: int = 6 * 3600
+    job_max_tries: int = 5
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
+        """Read every setting; raise ConfigurationError listing every problem at once."""
+        problems: list[str] = []
+        values: dict[str, Any] = {}
+        required = {"database_url": "DATABASE_URL", "redis_url": "REDIS_URL", "storage_url": "STORAGE_URL"}
+        for name, var in required.items():
+            if overrides.get(name):
+                values[name] = overrides[name]
+            elif env.get(var):
+                values[name] = env[var]
+            else:
+                problems.append(f"{var} is required")
+        for field in fields(cls):
+            if field.name in required:
+                continue
+            if field.name in overrides:
+                values[field.name] = overrides[field.name]
+                continue
+            var = _PREFIX + field.name.upper()
+            raw = env.get(var)
+            if raw is None or raw == "":
+                continue
+            if field.type == "int":
+                try:
+                    number = int(raw)
+                except ValueError:
+                    problems.append(f"{var} must be an integer, got {raw!r}")
+                    continue
+                if number <= 0:
+                    problems.append(f"{var} must be positive, got {number}")
+                    continue
+                values[field.name] = number
+            else:
+                values[field.name] = raw
+        storage_url = values.get("storage_url", "")
+        if storage_url and not storage_url.startswith(("file://", "s3://")):
+            problems.append(f"STORAGE_URL must start with file:// or s3://, got {storage_url!r}")
+        for name in ("database_url",):
+            url = values.get(name, "")
+            if url and not url.startswith(("postgres://", "postgresql://")):
+                problems.append(f"DATABASE_URL must be a postgresql:// URL, got {_redact(url)!r}")
+        url = values.get("redis_url", "")
+        if url and not url.startswith(("redis://", "rediss://", "unix://")):
+            problems.append(f"REDIS_URL must be a redis:// URL, got {_redact(url)!r}")
+        if values.get("log_level", "INFO").upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            problems.append("OUTCOME_IMPORTS_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+        if problems:
+            raise ConfigurationError("Invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a URL before it reaches a message or a log."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url

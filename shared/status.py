@@ -1,0 +1,57 @@
+"""The fast view of an import's status in Redis. PostgreSQL is the truth; this view expires."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+
+def status_key(import_id: int) -> str:
+    return f"outcome-imports:import:{import_id}"
+
+
+class StatusStore:
+    """One Redis string per import: the context it belongs to and its Canvas JSON.
+
+    Writers (API at creation, worker on every change) store the complete OutcomeImport JSON, so a
+    status read is one GET. Redis failures never fail a caller: reads fall back to PostgreSQL and a
+    lost write is repaired by the next one or by the TTL.
+    """
+
+    def __init__(self, redis: Redis, ttl_seconds: int) -> None:
+        self._redis = redis
+        self._ttl = ttl_seconds
+
+    async def put(self, import_id: int, context: str, body: dict[str, Any]) -> None:
+        value = json.dumps({"context": context, "body": body}, separators=(",", ":"))
+        try:
+            await self._redis.set(status_key(import_id), value, ex=self._ttl)
+        except (RedisError, OSError):
+            logger.warning("status write to Redis failed for import_id=%s", import_id, exc_info=True)
+
+    async def get(self, import_id: int, context: str) -> dict[str, Any] | None:
+        """The cached JSON if present and of this context, else None (the caller reads PostgreSQL)."""
+        try:
+            raw = await self._redis.get(status_key(import_id))
+        except (RedisError, OSError):
+            logger.warning("status read from Redis failed for import_id=%s", import_id, exc_info=True)
+            return None
+        if raw is None:
+            return None
+        cached = json.loads(raw)
+        if cached.get("context") != context:
+            return None
+        body: dict[str, Any] = cached["body"]
+        return body
+
+    async def forget(self, import_id: int) -> None:
+        try:
+            await self._redis.delete(status_key(import_id))
+        except (RedisError, OSError):
+            logger.warning("status delete in Redis failed for import_id=%s", import_id, exc_info=True)

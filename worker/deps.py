@@ -1,0 +1,31 @@
+"""What a job needs, opened once per worker process and kept in arq's ctx."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from shared.settings import Settings
+from shared.status import StatusStore
+from shared.storage import Storage
+
+_DEPS_KEY = "deps"
+
+
+@dataclass(frozen=True, slots=True)
+class Deps:
+    settings: Settings
+    pool: asyncpg.Pool
+    storage: Storage
+    status: StatusStore
+
+
+def deps(ctx: dict[str, Any]) -> Deps:
+    value: Deps = ctx[_DEPS_KEY]
+    return value
+
+
+def store_deps(ctx: dict[str, Any], value: Deps) -> None:
+    ctx[_DEPS_KEY] = value

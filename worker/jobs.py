@@ -1,0 +1,222 @@
+"""run_outcome_import: orchestration only. Reading, row rules and SQL live in their own modules.
+
+The whole file is applied in ONE transaction that also records the final state, so an import is
+never half-applied, and running its job again (arq may redeliver) starts from a clean slate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import secrets
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from arq import Retry
+
+from shared.db import import_jobs as queries
+from shared.db.accounts import load_context
+from shared.db.errors import UNAVAILABLE_ERRORS
+from shared.db.imports import get_exposed_errors
+from shared.errors import DatabaseUnavailable, ImportFailed, StorageUnavailable
+from shared.models import EXPOSED_ERRORS, ImportState, OutcomeImport
+from worker.apply import BatchApplier, ImportRun
+from worker.csv_records import read_records
+from worker.deps import Deps, deps
+from worker.rows import GroupRow, NullHeaderCell, OutcomeRow, RowError, parse_header, parse_row
+
+logger = logging.getLogger(__name__)
+
+# An earlier import of the same root account is still running: look again soon.
+WAIT_FOR_TURN_SECONDS = 0.5
+# Conflicts another transaction may cause (e.g. two root accounts creating one outcome guid at once).
+_RETRYABLE_DB_ERRORS = (
+    asyncpg.UniqueViolationError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+)
+
+BatchRow = GroupRow | OutcomeRow | RowError
+
+
+def unexpected_error_message() -> str:
+    return f"An unexpected error has occurred: see error report {secrets.randbelow(10**9)}"
+
+
+async def run_outcome_import(ctx: dict[str, Any], import_id: int) -> str:
+    """Process one import to `succeeded` or `failed`; idempotent (a finished import is left alone)."""
+    d = deps(ctx)
+    async with d.pool.acquire() as conn:
+        record = await queries.get_import_for_job(conn, import_id)
+        if record is None:
+            logger.warning("import_id=%s does not exist; nothing to do", import_id)
+            return "missing"
+        if record.outcome_import.workflow_state.finished:
+            return f"already {record.outcome_import.workflow_state.value}"
+        root_account_id = record.outcome_import.root_account_id
+        if not await queries.try_lock_root_account(conn, root_account_id):
+            raise Retry(defer=WAIT_FOR_TURN_SECONDS)
+        try:
+            if await queries.older_pending_import(conn, record.outcome_import) is not None:
+                raise Retry(defer=WAIT_FOR_TURN_SECONDS)
+            return await _process(d, conn, record, ctx.get("job_id"))
+        finally:
+            await _unlock(conn, root_account_id)
+
+
+async def _unlock(conn: asyncpg.Connection, root_account_id: int) -> None:
+    try:
+        await queries.unlock_root_account(conn, root_account_id)
+    except UNAVAILABLE_ERRORS:
+        # The connection is gone, and a session lock goes with it.
+        logger.warning("could not unlock root account %s: connection lost", root_account_id)
+
+
+async def _process(d: Deps, conn: asyncpg.Connection, record: queries.ImportJobRecord, job_id: str | None) -> str:
+    outcome_import = record.outcome_import
+    import_id = outcome_import.id
+    await queries.start_import(conn, outcome_import)
+    reporter = _StatusReporter(d, outcome_import, record.file_line_count)
+    await reporter.publish(ImportState.importing, 0)
+    logger.info("import_id=%s job_id=%s started (attempt %s)", import_id, job_id, record.attempts + 1)
+    try:
+        async with conn.transaction():
+            error_count = await _import_file(d, conn, record, reporter)
+            await queries.finish_import(conn, import_id, ImportState.succeeded, 100, error_count)
+    except ImportFailed as exc:
+        return await _fail(d, reporter, exc.message)
+    except (DatabaseUnavailable, StorageUnavailable, *_RETRYABLE_DB_ERRORS, *UNAVAILABLE_ERRORS) as exc:
+        attempt = record.attempts + 1
+        if attempt < d.settings.job_max_tries:
+            logger.warning("import_id=%s attempt %s failed (%s); retrying", import_id, attempt, type(exc).__name__)
+            raise Retry(defer=min(2**attempt, 60)) from exc
+        logger.exception("import_id=%s failed after %s attempts", import_id, attempt)
+        return await _fail(d, reporter, unexpected_error_message())
+    except asyncpg.PostgresError as exc:
+        message = f"Database error ({type(exc).__name__}: see error report {secrets.randbelow(10**9)})"
+        logger.exception("import_id=%s: %s", import_id, message)
+        return await _fail(d, reporter, message)
+    except Exception:
+        message = unexpected_error_message()
+        logger.exception("import_id=%s: %s", import_id, message)
+        return await _fail(d, reporter, message)
+    await reporter.publish_final()
+    logger.info("import_id=%s succeeded with %s row error(s)", import_id, error_count)
+    return "succeeded"
+
+
+async def _fail(d: Deps, reporter: _StatusReporter, message: str) -> str:
+    async with d.pool.acquire() as conn:
+        await queries.fail_import(conn, reporter.outcome_import.id, message)
+    await reporter.publish_final()
+    logger.info("import_id=%s failed: %s", reporter.outcome_import.id, message)
+    return "failed"
+
+
+async def _import_file(
+    d: Deps, conn: asyncpg.Connection, record: queries.ImportJobRecord, reporter: _StatusReporter
+) -> int:
+    """Apply every batch; return the number of row errors. Raises ImportFailed for file-level problems."""
+    if record.file_line_count == 0:
+        raise ImportFailed("File has no data")
+    outcome_import = record.outcome_import
+    context = await load_context(conn, outcome_import.context_type, outcome_import.context_id)
+    if context is None:
+        raise ImportFailed(unexpected_error_message())
+    records = read_records(d.storage.open_stream(record.object_key))
+    header_cells = await _first(records)
+    if header_cells is None:
+        return 0  # a file that is only a BOM has no records at all: nothing to import (spec §4.4)
+    try:
+        header = parse_header(header_cells)
+    except NullHeaderCell as exc:
+        raise ImportFailed(unexpected_error_message()) from exc
+    applier = BatchApplier(conn, ImportRun(outcome_import.id, context, outcome_import.target_group_id,
+                                           header.has_course_id))
+    batch_size = d.settings.batch_size
+    batch: list[BatchRow] = []
+    error_count = 0
+    last_number = 1
+    async for number, cells in records:
+        last_number = number
+        row = parse_row(header, number, cells)
+        if row is not None:
+            batch.append(row)
+        # Batches end on record numbers 1000, 2000, ... (the header is in the first), as in Canvas.
+        if number % batch_size == 0:
+            error_count += await _apply_batch(d, conn, applier, batch, reporter, number, error_count)
+            batch = []
+    if last_number == 1:
+        raise ImportFailed("File has no outcomes data")
+    if batch or last_number % batch_size:
+        error_count += await _apply_batch(d, conn, applier, batch, reporter, last_number, error_count)
+    return error_count
+
+
+async def _first(records: AsyncIterator[tuple[int, list[bytes | None]]]) -> list[bytes | None] | None:
+    async for _, cells in records:
+        return cells
+    return None
+
+
+async def _apply_batch(
+    d: Deps,
+    conn: asyncpg.Connection,
+    applier: BatchApplier,
+    batch: Sequence[BatchRow],
+    reporter: _StatusReporter,
+    last_record: int,
+    stored_so_far: int,
+) -> int:
+    errors = await applier.apply(batch) if batch else []
+    room = max(d.settings.max_stored_errors - stored_so_far, 0)
+    await queries.insert_errors(conn, reporter.outcome_import.id, errors[:room])
+    reporter.add_errors(errors)
+    await reporter.progress_after(last_record)
+    return min(len(errors), room)
+
+
+@dataclasses.dataclass(slots=True)
+class _StatusReporter:
+    """Publishes progress and the first errors to Redis (and progress to PostgreSQL) after each batch."""
+
+    deps: Deps
+    outcome_import: OutcomeImport
+    line_count: int
+    first_errors: list[tuple[int, str]] = dataclasses.field(default_factory=list)
+    progress: int = 0
+
+    def add_errors(self, errors: Sequence[tuple[int, str]]) -> None:
+        # Batches come in row order, so the first 25 found are the first 25 by row.
+        room = EXPOSED_ERRORS - len(self.first_errors)
+        if room > 0:
+            self.first_errors.extend(errors[:room])
+
+    async def progress_after(self, last_record: int) -> None:
+        progress = min(100 * last_record // max(self.line_count, 1), 100)
+        if progress <= self.progress:
+            return
+        # Outside the import's transaction, so readers see it while the import runs.
+        await queries.set_progress(self.deps.pool, self.outcome_import.id, progress)
+        await self.publish(ImportState.importing, progress)
+
+    async def publish(self, state: ImportState, progress: int) -> None:
+        self.progress = progress
+        view = dataclasses.replace(
+            self.outcome_import, workflow_state=state, progress=progress, updated_at=datetime.now(UTC)
+        )
+        await self._put(view, self.first_errors)
+
+    async def publish_final(self) -> None:
+        """The committed final state, read back so Redis says exactly what PostgreSQL says."""
+        async with self.deps.pool.acquire() as conn:
+            record = await queries.get_import_for_job(conn, self.outcome_import.id)
+            errors = await get_exposed_errors(conn, self.outcome_import.id)
+        if record is not None:
+            await self._put(record.outcome_import, errors)
+
+    async def _put(self, view: OutcomeImport, errors: list[tuple[int, str]]) -> None:
+        context = f"{view.context_type.value}:{view.context_id}"
+        await self.deps.status.put(view.id, context, view.as_canvas_json(errors))

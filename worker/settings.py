@@ -1,0 +1,63 @@
+"""The arq worker: one function, its dependencies opened on start-up and closed on shutdown."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from typing import Any
+
+from arq import Worker
+from arq.connections import RedisSettings
+from arq.worker import func
+
+from shared.db.accounts import ensure_bootstrap_admin
+from shared.db.migrate import apply_migrations
+from shared.db.pool import create_pool
+from shared.queue import QUEUE_NAME, RUN_OUTCOME_IMPORT
+from shared.settings import Settings
+from shared.status import StatusStore
+from shared.storage import open_storage
+from worker.deps import Deps, store_deps
+from worker.jobs import run_outcome_import
+
+# Waiting for an earlier import of the same root account is a deferral, not a failure: arq counts
+# every deferral as a try, so the real limit on failed attempts is Settings.job_max_tries, kept in PostgreSQL.
+UNLIMITED_TRIES = 1_000_000
+_STACK_KEY = "exit_stack"
+
+
+def create_worker(settings: Settings, **overrides: Any) -> Worker:
+    """An arq Worker for our queue; `overrides` are Worker arguments (tests pass burst=True, poll_delay=0)."""
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        stack = AsyncExitStack()
+        ctx[_STACK_KEY] = stack
+        pool = await stack.enter_async_context(create_pool(settings.database_url, max_size=4))
+        async with pool.acquire() as conn:
+            await apply_migrations(conn)
+            if settings.bootstrap_token:
+                await ensure_bootstrap_admin(conn, settings.bootstrap_token)
+        storage = await stack.enter_async_context(
+            open_storage(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url, s3_region=settings.s3_region)
+        )
+        store_deps(ctx, Deps(settings, pool, storage, StatusStore(ctx["redis"], settings.status_ttl_seconds)))
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        stack: AsyncExitStack | None = ctx.get(_STACK_KEY)
+        if stack is not None:
+            await stack.aclose()
+
+    options: dict[str, Any] = {
+        "queue_name": QUEUE_NAME,
+        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "on_startup": on_startup,
+        "on_shutdown": on_shutdown,
+        "max_jobs": 4,
+        "keep_result": 60,
+        "handle_signals": True,
+    }
+    options.update(overrides)
+    functions = [
+        func(run_outcome_import, name=RUN_OUTCOME_IMPORT, max_tries=UNLIMITED_TRIES,
+             timeout=settings.job_timeout_seconds),
+    ]
+    return Worker(functions, **options)
