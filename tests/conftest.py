@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -51,7 +53,7 @@ def _with_redis_db(url: str, db: int) -> str:
 
 
 @pytest.fixture(scope="session")
-def service_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+def service_urls() -> Iterator[tuple[str, str]]:
     database_url = os.environ.get("DATABASE_URL")
     redis_url = os.environ.get("REDIS_URL")
     if database_url and redis_url:
@@ -59,10 +61,14 @@ def service_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
         return
     from shared.embedded import embedded_services
 
-    with embedded_services(
-        tmp_path_factory.mktemp("services"), postgres=not database_url, redis=not redis_url
-    ) as services:
-        yield (database_url or services.database_url or "", redis_url or services.redis_url or "")
+    # Not under pytest's tmp dir: a concurrent pytest session resets it to 0700, locking out the
+    # unprivileged user PostgreSQL runs as when we are root.
+    base = Path(tempfile.mkdtemp(prefix="outcome-imports-services-"))
+    try:
+        with embedded_services(base, postgres=not database_url, redis=not redis_url) as services:
+            yield (database_url or services.database_url or "", redis_url or services.redis_url or "")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
