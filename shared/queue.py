@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from arq.connections import ArqRedis
+from arq.constants import in_progress_key_prefix, job_key_prefix
 from redis.exceptions import RedisError
 
 from shared.errors import QueueUnavailable
@@ -25,3 +26,24 @@ async def enqueue_import(redis: ArqRedis, import_id: int) -> None:
         )
     except (RedisError, OSError) as exc:
         raise QueueUnavailable() from exc
+
+
+async def missing_jobs(redis: ArqRedis, import_ids: list[int]) -> list[int]:
+    """The imports among `import_ids` that have no arq job in Redis (e.g. Redis lost its data)."""
+    if not import_ids:
+        return []
+    async with redis.pipeline(transaction=False) as pipe:
+        for import_id in import_ids:
+            pipe.exists(job_key_prefix + import_job_id(import_id))
+        found = await pipe.execute()
+    return [import_id for import_id, exists in zip(import_ids, found, strict=True) if not exists]
+
+
+async def release_job(redis: ArqRedis, import_id: int) -> None:
+    """Let any worker pick the import's job up again now, although a (dead) worker had started it.
+
+    arq marks a started job with an in-progress key that lives for the whole job timeout; the job
+    itself stays queued until it completes, so dropping that key is all a re-run needs. A job whose
+    holder is in fact alive cannot run twice: the import's advisory lock makes the second wait.
+    """
+    await redis.delete(in_progress_key_prefix + import_job_id(import_id))

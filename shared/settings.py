@@ -28,6 +28,11 @@ class Settings:
     max_stored_errors: int = 10_000
     job_timeout_seconds: int = 6 * 3600
     job_max_tries: int = 5
+    # A worker refreshes the heartbeat of the import it holds this often; an import whose heartbeat is
+    # older than stale_after is considered abandoned (its worker died) and re-queued by the reaper.
+    heartbeat_seconds: int = 5
+    stale_after_seconds: int = 60
+    reconcile_every_seconds: int = 10
     log_level: str = "INFO"
 
     @classmethod

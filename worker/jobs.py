@@ -6,10 +6,12 @@ never half-applied, and running its job again (arq may redeliver) starts from a 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import secrets
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,7 +84,7 @@ async def _process(d: Deps, conn: asyncpg.Connection, record: queries.ImportJobR
     await reporter.publish(ImportState.importing, 0)
     logger.info("import_id=%s job_id=%s started (attempt %s)", import_id, job_id, record.attempts + 1)
     try:
-        async with conn.transaction():
+        async with _heartbeat(d, import_id), conn.transaction():
             error_count = await _import_file(d, conn, record, reporter)
             await queries.finish_import(conn, import_id, ImportState.succeeded, 100, error_count)
     except ImportFailed as exc:
@@ -105,6 +107,27 @@ async def _process(d: Deps, conn: asyncpg.Connection, record: queries.ImportJobR
     await reporter.publish_final()
     logger.info("import_id=%s succeeded with %s row error(s)", import_id, error_count)
     return "succeeded"
+
+
+@asynccontextmanager
+async def _heartbeat(d: Deps, import_id: int) -> AsyncIterator[None]:
+    """Beat on the import while the block runs, on a connection of its own, so the reaper leaves it be."""
+
+    async def beat_forever() -> None:
+        while True:
+            await asyncio.sleep(d.settings.heartbeat_seconds)  # the heartbeat period
+            try:
+                await queries.beat(d.pool, import_id)
+            except UNAVAILABLE_ERRORS:
+                logger.warning("import_id=%s: heartbeat failed; database unavailable", import_id)
+
+    task = asyncio.create_task(beat_forever())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):  # the cancellation we just asked for
+            await task
 
 
 async def _fail(d: Deps, reporter: _StatusReporter, message: str) -> str:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
+import asyncio
+from contextlib import AsyncExitStack, suppress
 from typing import Any
 
 from arq import Worker
@@ -18,6 +19,7 @@ from shared.status import StatusStore
 from shared.storage import open_storage
 from worker.deps import Deps, store_deps
 from worker.jobs import run_outcome_import
+from worker.reconciler import run_reconciler
 
 # Waiting for an earlier import of the same root account is a deferral, not a failure: arq counts
 # every deferral as a try, so the real limit on failed attempts is Settings.job_max_tries, kept in PostgreSQL.
@@ -25,8 +27,17 @@ UNLIMITED_TRIES = 1_000_000
 _STACK_KEY = "exit_stack"
 
 
-def create_worker(settings: Settings, **overrides: Any) -> Worker:
-    """An arq Worker for our queue; `overrides` are Worker arguments (tests pass burst=True, poll_delay=0)."""
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with suppress(asyncio.CancelledError):  # the cancellation we just asked for
+        await task
+
+
+def create_worker(settings: Settings, *, reconcile: bool = True, **overrides: Any) -> Worker:
+    """An arq Worker for our queue; `overrides` are Worker arguments (tests pass burst=True, poll_delay=0).
+
+    `reconcile` runs the reaper/reconciler loop (worker/reconciler.py) beside the jobs.
+    """
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         stack = AsyncExitStack()
@@ -39,7 +50,11 @@ def create_worker(settings: Settings, **overrides: Any) -> Worker:
         storage = await stack.enter_async_context(
             open_storage(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url, s3_region=settings.s3_region)
         )
-        store_deps(ctx, Deps(settings, pool, storage, StatusStore(ctx["redis"], settings.status_ttl_seconds)))
+        d = Deps(settings, pool, storage, StatusStore(ctx["redis"], settings.status_ttl_seconds))
+        store_deps(ctx, d)
+        if reconcile:
+            reconciler = asyncio.create_task(run_reconciler(d, ctx["redis"]))
+            stack.push_async_callback(_cancel, reconciler)
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         stack: AsyncExitStack | None = ctx.get(_STACK_KEY)

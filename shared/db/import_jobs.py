@@ -35,7 +35,8 @@ ORDER BY id LIMIT 1
 """
 UPDATE_START_IMPORT = """
 UPDATE outcome_imports
-SET workflow_state = 'importing', progress = 0, started_at = now(), updated_at = now(), attempts = attempts + 1
+SET workflow_state = 'importing', progress = 0, started_at = now(), heartbeat_at = now(), updated_at = now(),
+    attempts = attempts + 1
 WHERE id = $1
 """
 UPDATE_LATEST_POINTER = {
@@ -117,3 +118,27 @@ async def fail_import(conn: asyncpg.Connection, import_id: int, message: str) ->
         await conn.execute(DELETE_IMPORT_ERRORS, import_id)
         await insert_errors(conn, import_id, [(1, message)])
         await conn.execute(UPDATE_FAIL_IMPORT, import_id)
+
+
+UPDATE_HEARTBEAT = "UPDATE outcome_imports SET heartbeat_at = now() WHERE id = $1 AND workflow_state = 'importing'"
+SELECT_ABANDONED_IMPORTS = """
+SELECT id FROM outcome_imports
+WHERE workflow_state = 'importing' AND coalesce(heartbeat_at, started_at) < now() - make_interval(secs => $1)
+ORDER BY id
+"""
+SELECT_UNFINISHED_IMPORTS = """
+SELECT id FROM outcome_imports WHERE workflow_state IN ('created', 'importing') ORDER BY id LIMIT $1
+"""
+
+
+async def beat(conn: asyncpg.Pool | asyncpg.Connection, import_id: int) -> None:
+    await conn.execute(UPDATE_HEARTBEAT, import_id)
+
+
+async def abandoned_imports(conn: asyncpg.Pool | asyncpg.Connection, stale_after_seconds: float) -> list[int]:
+    """Imports in `importing` whose worker stopped beating `stale_after_seconds` ago."""
+    return [r["id"] for r in await conn.fetch(SELECT_ABANDONED_IMPORTS, float(stale_after_seconds))]
+
+
+async def unfinished_imports(conn: asyncpg.Pool | asyncpg.Connection, limit: int = 10_000) -> list[int]:
+    return [r["id"] for r in await conn.fetch(SELECT_UNFINISHED_IMPORTS, limit)]

@@ -1,0 +1,48 @@
+"""Nothing lost, nothing stuck: the background loop every worker runs next to its jobs.
+
+- Reaper: an import in `importing` whose heartbeat stopped belongs to a dead worker; its arq job is
+  released so any worker runs it again (the import's transaction was rolled back with the dead
+  connection, so the re-run starts clean).
+- Reconciler: PostgreSQL is the truth. An import it lists as `created` or `importing` without an
+  arq job in Redis (Redis restarted and lost its data, or the API died between commit and enqueue)
+  is enqueued again. Enqueueing is idempotent, so several workers may do this at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from arq.connections import ArqRedis
+from redis.exceptions import RedisError
+
+from shared.db import import_jobs as queries
+from shared.db.errors import UNAVAILABLE_ERRORS
+from shared.errors import QueueUnavailable
+from shared.queue import enqueue_import, missing_jobs, release_job
+from worker.deps import Deps
+
+logger = logging.getLogger(__name__)
+
+
+async def reconcile_once(d: Deps, redis: ArqRedis) -> tuple[list[int], list[int]]:
+    """One pass; returns (released abandoned imports, re-enqueued imports)."""
+    abandoned = await queries.abandoned_imports(d.pool, d.settings.stale_after_seconds)
+    for import_id in abandoned:
+        logger.warning("import_id=%s: heartbeat stopped; releasing its job for another worker", import_id)
+        await release_job(redis, import_id)
+    lost = await missing_jobs(redis, await queries.unfinished_imports(d.pool))
+    for import_id in lost:
+        logger.warning("import_id=%s has no job in Redis; enqueueing it again", import_id)
+        await enqueue_import(redis, import_id)
+    return abandoned, lost
+
+
+async def run_reconciler(d: Deps, redis: ArqRedis) -> None:
+    """Forever: one pass every `reconcile_every_seconds`; outages of PostgreSQL or Redis are waited out."""
+    while True:
+        try:
+            await reconcile_once(d, redis)
+        except (*UNAVAILABLE_ERRORS, RedisError, QueueUnavailable):
+            logger.warning("reconciler: a dependency is unavailable; trying again later", exc_info=True)
+        await asyncio.sleep(d.settings.reconcile_every_seconds)  # the period of a background loop
