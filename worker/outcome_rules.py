@@ -1,0 +1,298 @@
+"""Model rules that depend on the stored object: spec §5.2 (rubric), §5.4, §5.5, §10 validation.
+
+Restates what `Outcomes::Import#import_outcome` assigns to a `LearningOutcome` and what the
+model's callbacks and validations then do (`adjust_calculation_method`,
+`infer_default_calculation_method`, `adjust_calculation_int`, the length/inclusion
+validators, `sanitize_field :description` before save), with the feature flags off (§9).
+Pure: the worker loads the stored state and saves what comes back.
+
+Three entry points, by owner of the outcome (§5.1):
+- owned by the import context (or new): `apply_outcome_row` -> state to save, or messages;
+- owned by an ancestor context: `foreign_outcome_changes` -> [] (link only) or the changed
+  storage names for `cannot_modify_message`; Canvas runs no callbacks or validation there;
+- groups: `validate_group`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Final
+
+from worker.rows import GroupRow, OutcomeRow, Rating, WorkflowState
+from worker.ruby import inspect_list, is_present, to_i
+from worker.sanitize import sanitize_html
+
+CALCULATION_METHODS: Final = (
+    "decaying_average",
+    "weighted_average",
+    "standard_decaying_average",
+    "n_mastery",
+    "highest",
+    "latest",
+    "average",
+)
+DEFAULT_CALCULATION_METHOD: Final = "decaying_average"
+_VALID_CALCULATION_INTS: Final = {
+    "decaying_average": range(1, 100),
+    "weighted_average": range(1, 100),
+    # Only reachable with the new-decaying-average flag on (then 50-99); off, the method is
+    # stored as decaying_average before validation.
+    "standard_decaying_average": range(1, 100),
+    "n_mastery": range(1, 11),
+    "highest": range(0),
+    "latest": range(0),
+    "average": range(0),
+}
+_DEFAULT_CALCULATION_INTS: Final = {
+    "decaying_average": 65,
+    "weighted_average": 65,
+    "standard_decaying_average": 65,
+    "n_mastery": 5,
+}
+# `adjust_calculation_int`: switching an existing outcome to these silently drops its int.
+_INT_DROPPING_METHODS: Final = frozenset({"highest", "latest"})
+
+DEFAULT_RATINGS: Final = (
+    Rating(5.0, "Exceeds Expectations"),
+    Rating(3.0, "Meets Expectations"),
+    Rating(0.0, "Does Not Meet Expectations"),
+)
+DEFAULT_MASTERY_POINTS: Final = 3.0
+DEFAULT_POINTS_POSSIBLE: Final = 5.0
+
+MAX_STRING_LENGTH: Final = 255
+MAX_TEXT_LENGTH: Final = 65535
+
+# `model.changes.keys` lists attributes in table column order (ActiveModel's mutation
+# tracker walks the attribute set, built from the `learning_outcomes` columns), not in the
+# order import.rb assigns them. `data` holds the rubric.
+_CHANGE_ORDER: Final = (
+    "short_description",
+    "description",
+    "data",
+    "workflow_state",
+    "vendor_guid",
+    "display_name",
+    "calculation_method",
+    "calculation_int",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeState:
+    """The stored attributes of an outcome (Canvas `learning_outcomes` + its rubric)."""
+
+    vendor_guid: str | None
+    short_description: str
+    """The title."""
+    description: str | None
+    """Sanitised HTML."""
+    display_name: str | None
+    calculation_method: str
+    calculation_int: int | None
+    ratings: tuple[Rating, ...]
+    """Highest points first."""
+    mastery_points: float | None
+    points_possible: float | None
+    """Points of the first tier; None when there are no tiers."""
+    workflow_state: str
+    """`active`, `deleted` (or `archived`, never set by imports)."""
+
+
+def new_outcome_state() -> OutcomeState:
+    """What a new Canvas outcome starts from: default rubric 5/3/0, mastery 3, decaying_average/65."""
+    return OutcomeState(
+        vendor_guid=None,
+        short_description="",
+        description=None,
+        display_name=None,
+        calculation_method=DEFAULT_CALCULATION_METHOD,
+        calculation_int=_DEFAULT_CALCULATION_INTS[DEFAULT_CALCULATION_METHOD],
+        ratings=DEFAULT_RATINGS,
+        mastery_points=DEFAULT_MASTERY_POINTS,
+        points_possible=DEFAULT_POINTS_POSSIBLE,
+        workflow_state=WorkflowState.ACTIVE.value,
+    )
+
+
+def apply_outcome_row(row: OutcomeRow, stored: OutcomeState | None) -> OutcomeState | list[str]:
+    """The state to save for an outcome owned by the import context (`stored` None = new).
+
+    Returns the new state, or every validation message in Canvas's order (description,
+    title as "Short description", vendor_guid, display_name, calculation_method,
+    calculation_int). A `deleted` row keeps the stored workflow_state (new: active): the
+    outcome is deleted only through its links (§7.1), so that stays the worker's job.
+    """
+    is_new = stored is None
+    base = new_outcome_state() if stored is None else stored
+    assigned, _ = _assign(row, base)
+    method, calculation_int = _settle_calculation(assigned, base, is_new=is_new)
+    settled = replace(assigned, calculation_method=method, calculation_int=calculation_int)
+    errors = _validate_outcome(settled)
+    if errors:
+        return errors
+    description = settled.description
+    # Canvas sanitises before save, and only a changed value.
+    if description is not None and description != base.description:
+        description = sanitize_html(description)
+    return replace(settled, description=description)
+
+
+def foreign_outcome_changes(row: OutcomeRow, stored: OutcomeState) -> list[str]:
+    """For an outcome owned by an ancestor context: what the row would change (§5.1).
+
+    Canvas assigns the row's values without running callbacks, validation or sanitising,
+    then compares with the stored values. An empty list means "only update links"; a
+    non-empty one lists storage names in Canvas's order for `cannot_modify_message`
+    (a change of vendor_guid alone, from a `canvas_outcome:<id>` guid, is not reported).
+    """
+    assigned, rubric_replaced = _assign(row, stored)
+    changed = _changed(stored, assigned, data_changed=rubric_replaced)
+    return [] if changed == ["vendor_guid"] else changed
+
+
+def changed_fields(before: OutcomeState, after: OutcomeState) -> list[str]:
+    """Storage names of the attributes that differ, in Canvas's `changes.keys` order."""
+    data_changed = (before.ratings, before.mastery_points, before.points_possible) != (
+        after.ratings,
+        after.mastery_points,
+        after.points_possible,
+    )
+    return _changed(before, after, data_changed=data_changed)
+
+
+def cannot_modify_message(fields: list[str], owner_name: str | None) -> str:
+    """The §5.1 row error; `owner_name` None means a global outcome."""
+    where = f'"{owner_name}"' if owner_name is not None else "the global context"
+    changes = inspect_list(fields)
+    return f"Cannot modify outcome from another context: {changes}; outcome must be modified in {where}"
+
+
+def validate_group(row: GroupRow) -> list[str]:
+    """Group model validation, in Canvas's order: vendor_guid, description, title."""
+    errors = []
+    if len(row.vendor_guid) > MAX_STRING_LENGTH:
+        errors.append("Vendor guid is too long (maximum is 255 characters)")
+    if is_present(row.raw_description) and len(row.raw_description) > MAX_TEXT_LENGTH:
+        errors.append("Description is too long (maximum is 65535 characters)")
+    if len(row.title) > MAX_STRING_LENGTH:
+        errors.append("Title is too long (maximum is 255 characters)")
+    return errors
+
+
+def _assign(row: OutcomeRow, base: OutcomeState) -> tuple[OutcomeState, bool]:
+    """The attributes as import.rb assigns them, before any model callback.
+
+    Also returns whether the rubric was replaced (Canvas then changes `data` even when the
+    new tiers happen to equal the old ones).
+    """
+    method = row.calculation_method if row.calculation_method is not None else DEFAULT_CALCULATION_METHOD
+    if row.calculation_int is not None:
+        calculation_int: int | None = to_i(row.calculation_int)
+    else:
+        calculation_int = _DEFAULT_CALCULATION_INTS.get(method)
+    ratings_changed = bool(row.ratings) and (not row.tiers_complete or row.ratings != base.ratings)
+    mastery_changed = row.mastery_points is not None and row.mastery_points != base.mastery_points
+    rubric_replaced = ratings_changed or mastery_changed
+    assigned = replace(
+        base,
+        vendor_guid=row.vendor_guid,
+        short_description=row.title,
+        description=_keep_blank_or_replace(base.description, row.raw_description),
+        display_name=_keep_blank_or_replace(base.display_name, row.display_name),
+        calculation_method=method,
+        calculation_int=calculation_int,
+        workflow_state=(
+            base.workflow_state if row.workflow_state is WorkflowState.DELETED else WorkflowState.ACTIVE.value
+        ),
+    )
+    if rubric_replaced:
+        assigned = _replace_rubric(assigned, row)
+    return assigned, rubric_replaced
+
+
+def _keep_blank_or_replace(stored: str | None, given: str | None) -> str | None:
+    """Canvas `infer_nil_value`: both blank keeps the stored value, else the row's wins."""
+    if not is_present(given) and not is_present(stored):
+        return stored
+    return given
+
+
+def _replace_rubric(state: OutcomeState, row: OutcomeRow) -> OutcomeState:
+    """Canvas `rubric_criterion=`: the row's tiers, highest first; mastery defaults to the top."""
+    # Ruby's sort_by (a stable sort here) then reverse: tiers with equal points swap order.
+    tiers = tuple(reversed(sorted(row.ratings, key=lambda rating: rating.points)))
+    top = tiers[0].points if tiers else None
+    mastery = row.mastery_points if row.mastery_points is not None else top
+    return replace(state, ratings=tiers, mastery_points=mastery, points_possible=top)
+
+
+def _settle_calculation(
+    assigned: OutcomeState, base: OutcomeState, *, is_new: bool
+) -> tuple[str, int | None]:
+    """The before_validation callbacks on calculation_method/int (flags off)."""
+    method = assigned.calculation_method
+    calculation_int = assigned.calculation_int
+    if method == "standard_decaying_average":
+        method = DEFAULT_CALCULATION_METHOD
+    method_unchanged = not is_new and method == base.calculation_method
+    if (is_new or method_unchanged) and calculation_int is None:
+        calculation_int = _DEFAULT_CALCULATION_INTS.get(method)
+    # An existing outcome switching method: a kept int, or a switch to highest/latest,
+    # silently becomes the new method's default instead of failing validation.
+    if (
+        not is_new
+        and not method_unchanged
+        and (calculation_int == base.calculation_int or method in _INT_DROPPING_METHODS)
+    ):
+        calculation_int = _DEFAULT_CALCULATION_INTS.get(method)
+    return method, calculation_int
+
+
+def _validate_outcome(state: OutcomeState) -> list[str]:
+    errors = []
+    if is_present(state.description) and len(state.description) > MAX_TEXT_LENGTH:
+        errors.append("Description is too long (maximum is 65535 characters)")
+    if len(state.short_description) > MAX_STRING_LENGTH:
+        errors.append("Short description is too long (maximum is 255 characters)")
+    if state.vendor_guid is not None and len(state.vendor_guid) > MAX_STRING_LENGTH:
+        errors.append("Vendor guid is too long (maximum is 255 characters)")
+    if is_present(state.display_name) and len(state.display_name) > MAX_STRING_LENGTH:
+        errors.append("Display name is too long (maximum is 255 characters)")
+    valid_ints = _VALID_CALCULATION_INTS.get(state.calculation_method)
+    if valid_ints is None:
+        errors.append(
+            "Calculation method calculation_method must be one of the following: "
+            + inspect_list(CALCULATION_METHODS)
+        )
+    elif not valid_ints:
+        if state.calculation_int is not None:
+            errors.append("Calculation int A calculation value is not used with this calculation method")
+    elif state.calculation_int is None or state.calculation_int not in valid_ints:
+        errors.append(
+            f"Calculation int '{_ruby_to_s(state.calculation_int)}' is not a valid value for this "
+            f"calculation method. The value must be between '{valid_ints.start}' and '{valid_ints.stop - 1}'"
+        )
+    return errors
+
+
+def _ruby_to_s(value: int | None) -> str:
+    """Ruby interpolation: nil prints as an empty string."""
+    return "" if value is None else str(value)
+
+
+def _changed(before: OutcomeState, after: OutcomeState, *, data_changed: bool) -> list[str]:
+    values = {
+        "short_description": (before.short_description, after.short_description),
+        "description": (before.description, after.description),
+        "workflow_state": (before.workflow_state, after.workflow_state),
+        "vendor_guid": (before.vendor_guid, after.vendor_guid),
+        "display_name": (before.display_name, after.display_name),
+        "calculation_method": (before.calculation_method, after.calculation_method),
+        "calculation_int": (before.calculation_int, after.calculation_int),
+    }
+    return [
+        name
+        for name in _CHANGE_ORDER
+        if (data_changed if name == "data" else values[name][0] != values[name][1])
+    ]
