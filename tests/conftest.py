@@ -24,8 +24,9 @@ from shared.db.migrate import migrate
 from shared.settings import Settings
 
 ADMIN_TOKEN = "test-site-admin-token"
-# A Redis database of its own, so a flush never touches anything else on a shared server.
-TEST_REDIS_DB = 13
+# A Redis database of its own, so a flush never touches anything else on a shared server (and
+# rarely another test session's: each session picks one by its pid).
+TEST_REDIS_DB = 1 + os.getpid() % 15
 _clone_numbers = itertools.count(1)
 
 

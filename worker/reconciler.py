@@ -3,9 +3,11 @@
 - Reaper: an import in `importing` whose heartbeat stopped belongs to a dead worker; its arq job is
   released so any worker runs it again (the import's transaction was rolled back with the dead
   connection, so the re-run starts clean).
-- Reconciler: PostgreSQL is the truth. An import it lists as `created` or `importing` without an
-  arq job in Redis (Redis restarted and lost its data, or the API died between commit and enqueue)
-  is enqueued again. Enqueueing is idempotent, so several workers may do this at once.
+  If Redis lost the job meanwhile, the import is enqueued again instead.
+- Reconciler: PostgreSQL is the truth. An import it lists as `created` without an arq job in Redis
+  (Redis restarted and lost its data, or the API died between commit and enqueue) is enqueued
+  again. Enqueueing is idempotent, so several workers may do this at once. An import whose worker
+  is alive and beating is left alone even if Redis forgot its job: it finishes by itself.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ logger = logging.getLogger(__name__)
 async def reconcile_once(d: Deps, redis: ArqRedis) -> tuple[list[int], list[int]]:
     """One pass; returns (released abandoned imports, re-enqueued imports)."""
     abandoned = await queries.abandoned_imports(d.pool, d.settings.stale_after_seconds)
+    abandoned_without_job = set(await missing_jobs(redis, abandoned))
     for import_id in abandoned:
-        logger.warning("import_id=%s: heartbeat stopped; releasing its job for another worker", import_id)
-        await release_job(redis, import_id)
-    lost = await missing_jobs(redis, await queries.unfinished_imports(d.pool))
+        if import_id not in abandoned_without_job:
+            logger.warning("import_id=%s: heartbeat stopped; releasing its job for another worker", import_id)
+            await release_job(redis, import_id)
+    lost = sorted(abandoned_without_job | set(await missing_jobs(redis, await queries.queued_imports(d.pool))))
     for import_id in lost:
         logger.warning("import_id=%s has no job in Redis; enqueueing it again", import_id)
         await enqueue_import(redis, import_id)

@@ -126,8 +126,8 @@ SELECT id FROM outcome_imports
 WHERE workflow_state = 'importing' AND coalesce(heartbeat_at, started_at) < now() - make_interval(secs => $1)
 ORDER BY id
 """
-SELECT_UNFINISHED_IMPORTS = """
-SELECT id FROM outcome_imports WHERE workflow_state IN ('created', 'importing') ORDER BY id LIMIT $1
+SELECT_QUEUED_IMPORTS = """
+SELECT id FROM outcome_imports WHERE workflow_state = 'created' ORDER BY id LIMIT $1
 """
 
 
@@ -140,5 +140,6 @@ async def abandoned_imports(conn: asyncpg.Pool | asyncpg.Connection, stale_after
     return [r["id"] for r in await conn.fetch(SELECT_ABANDONED_IMPORTS, float(stale_after_seconds))]
 
 
-async def unfinished_imports(conn: asyncpg.Pool | asyncpg.Connection, limit: int = 10_000) -> list[int]:
-    return [r["id"] for r in await conn.fetch(SELECT_UNFINISHED_IMPORTS, limit)]
+async def queued_imports(conn: asyncpg.Pool | asyncpg.Connection, limit: int = 10_000) -> list[int]:
+    """Imports waiting for a worker (state `created`), oldest first."""
+    return [r["id"] for r in await conn.fetch(SELECT_QUEUED_IMPORTS, limit)]
