@@ -1,0 +1,237 @@
+"""Canvas request parameters, read as Rails reads them, plus Canvas's page/per_page pagination.
+
+Canvas clients send the same parameters three ways: a query string, a form body whose keys nest
+with brackets (`user[name]=Jane`, `ids[]=1`), or a JSON body with nested objects. `read_params`
+merges them into one nested mapping (the query string wins on conflicts, as in Rails), and
+`Params` looks values up by their Canvas name (`"pseudonym[unique_id]"`), raising the 400
+`{"errors": [{"message": ...}]}` that names the parameter when one is missing or invalid.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from yarl import URL
+
+from api.errors import ApiError, bad_request
+
+_KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
+_SUBKEY = re.compile(r"\[([^\[\]]*)\]")
+# Canvas's value_to_boolean spellings.
+_TRUE = frozenset({"true", "t", "yes", "y", "on", "1"})
+_FALSE = frozenset({"false", "f", "no", "n", "off", "0", ""})
+DEFAULT_PER_PAGE = 10
+MAX_PER_PAGE = 100
+
+
+def _split_name(name: str) -> list[str]:
+    """`"a[b][c]"` -> `["a", "b", "c"]`; a name that does not nest stays whole."""
+    match = _KEY.match(name)
+    if match is None:
+        return [name]
+    return [match.group(1), *_SUBKEY.findall(match.group(2))]
+
+
+def nest(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """Rails' parsing of flat form/query pairs into nested parameters.
+
+    `user[name]=J` -> `{"user": {"name": "J"}}`; `ids[]=1&ids[]=2` -> `{"ids": ["1", "2"]}`. A later
+    value replaces an earlier one. `[]` is honoured only at the end of a key; any other key that
+    does not nest cleanly (or clashes with a value already there) is kept flat under its full name.
+    """
+    root: dict[str, Any] = {}
+    for name, value in pairs:
+        parts = _split_name(name)
+        if not _place(root, parts, value):
+            root[name] = value
+    return root
+
+
+def _place(root: dict[str, Any], parts: list[str], value: str) -> bool:
+    node = root
+    for i, part in enumerate(parts[:-1]):
+        if part == "":
+            return False
+        is_list = i == len(parts) - 2 and parts[-1] == ""
+        child = node.get(part)
+        if is_list:
+            if not isinstance(child, list):
+                child = node[part] = []
+            child.append(value)
+            return True
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            return False
+        node = child
+    if parts[-1] == "":
+        return False
+    node[parts[-1]] = value
+    return True
+
+
+def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        below = merged.get(key)
+        if isinstance(below, dict) and isinstance(value, Mapping):
+            merged[key] = _deep_merge(below, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+async def _body_params(request: web.Request) -> dict[str, Any]:
+    if not request.body_exists:
+        return {}
+    content_type = request.content_type
+    if content_type == "application/json" or content_type.endswith("+json"):
+        try:
+            body = json.loads(await request.read() or b"{}")
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise bad_request("The request body is not valid JSON.") from exc
+        if not isinstance(body, dict):
+            raise bad_request("The request body must be a JSON object.")
+        return body
+    if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        # Provisioning bodies are a few fields; the app's client_max_size bounds what post() buffers.
+        form = await request.post()
+        return nest((name, value) for name, value in form.items() if isinstance(value, str))
+    return {}
+
+
+async def read_params(request: web.Request) -> Params:
+    """The request's query string and body (JSON or form) as one `Params`; 400 for a malformed JSON body."""
+    body = await _body_params(request)
+    return Params(_deep_merge(body, nest(request.query.items())))
+
+
+@dataclass(frozen=True, slots=True)
+class Params:
+    """Nested request parameters, looked up by Canvas name: `params.string("account[name]")`."""
+
+    values: Mapping[str, Any]
+
+    def raw(self, name: str) -> Any:
+        """The value under `name` as sent (str, number, bool, list, dict), or None."""
+        node: Any = self.values
+        for part in _split_name(name):
+            if not isinstance(node, Mapping) or part not in node:
+                # A key that did not nest was kept flat under its full name.
+                return self.values.get(name)
+            node = node[part]
+        return node
+
+    def string(self, name: str) -> str | None:
+        """A text value; JSON numbers are accepted as their text. None if absent or null."""
+        value = self.raw(name)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise invalid(name)
+        return value if isinstance(value, str) else str(value)
+
+    def required_string(self, name: str) -> str:
+        """A non-blank text value; 400 naming `name` if absent or blank."""
+        value = self.string(name)
+        if value is None or not value.strip():
+            raise missing(name)
+        return value
+
+    def integer(self, name: str) -> int | None:
+        """A non-negative integer id (JSON number or digits); None if absent, 400 if anything else."""
+        value = self.raw(name)
+        if value is None or value == "":
+            return None
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**18:
+            return value
+        if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
+            return int(value)
+        raise invalid(name)
+
+    def required_integer(self, name: str) -> int:
+        value = self.integer(name)
+        if value is None:
+            raise missing(name)
+        return value
+
+    def boolean(self, name: str, default: bool = False) -> bool:
+        """Canvas's value_to_boolean: true/yes/on/1 and false/no/off/0 (any case); 400 for other text."""
+        value = self.raw(name)
+        if value is None:
+            return default
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise invalid(name)
+
+    def timestamp(self, name: str) -> datetime | None:
+        """An ISO 8601 date or date-time; one without a zone is taken as UTC. None if absent or blank."""
+        value = self.string(name)
+        if value is None or not value.strip():
+            return None
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise invalid(name) from exc
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def missing(name: str) -> ApiError:
+    """The 400 for a required parameter that is absent or blank."""
+    return bad_request(f"param is missing or the value is empty: {name}")
+
+
+def invalid(name: str, detail: str = "") -> ApiError:
+    """The 400 for a parameter whose value cannot be used; `detail` says what would be accepted."""
+    return bad_request(f"invalid value for parameter {name}" + (f": {detail}" if detail else ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a list: 1-based `number`, `size` items."""
+
+    number: int
+    size: int
+
+    @property
+    def offset(self) -> int:
+        return (self.number - 1) * self.size
+
+    @classmethod
+    def from_params(cls, params: Params) -> Page:
+        """Canvas's page/per_page: anything unusable falls back to page 1 / 10 per page; at most 100."""
+        return cls(
+            _positive(params.raw("page"), 1),
+            min(_positive(params.raw("per_page"), DEFAULT_PER_PAGE), MAX_PER_PAGE),
+        )
+
+    def link_header(self, url: URL, *, has_next: bool) -> str:
+        """Canvas's `Link` header (current, next, prev, first) for this page of `url`."""
+        links = [("current", self.number)]
+        if has_next:
+            links.append(("next", self.number + 1))
+        if self.number > 1:
+            links.append(("prev", self.number - 1))
+        links.append(("first", 1))
+        return ",".join(
+            f'<{url.update_query(page=str(number), per_page=str(self.size))}>; rel="{rel}"'
+            for rel, number in links
+        )
+
+
+def _positive(value: Any, default: int) -> int:
+    text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    if text.isascii() and text.isdigit() and 0 < len(text) <= 9 and int(text) > 0:
+        return int(text)
+    return default
