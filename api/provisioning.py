@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+import asyncpg
 from aiohttp import web
 
 from api.auth import authenticate, find_context, parse_id
@@ -17,7 +18,7 @@ from api.deps import DEPS
 from api.errors import ApiError, resource_not_found, unauthorized
 from api.params import Page, invalid, read_params
 from shared.db import provisioning as db
-from shared.db.accounts import Context, User, can_manage_outcomes
+from shared.db.accounts import Context, User, can_manage_outcomes, load_context
 from shared.db.errors import translate_db_errors
 from shared.models import ContextType
 from shared.tokens import new_token
@@ -184,7 +185,7 @@ def _login_taken(login_id: str) -> ApiError:
 
 @routes.post("/api/v1/accounts/{account_id}/users")
 async def create_user(request: web.Request) -> web.Response:
-    await _account_to_manage(request)
+    account, _ = await _account_to_manage(request)
     params = await read_params(request)
     login_id = params.required_string("pseudonym[unique_id]").strip()
     # Canvas names a user after their login when no name is given.
@@ -192,7 +193,7 @@ async def create_user(request: web.Request) -> web.Response:
     short_name = (params.string("user[short_name]") or "").strip() or name
     sortable = (params.string("user[sortable_name]") or "").strip() or sortable_name(name)
     with translate_db_errors():
-        user = await db.insert_user(request.app[DEPS].pool, name, sortable, short_name, login_id)
+        user = await db.insert_user(request.app[DEPS].pool, name, sortable, short_name, login_id, account.id)
     if user is None:
         raise _login_taken(login_id)
     return web.json_response(user.as_canvas_json())
@@ -240,6 +241,14 @@ async def create_enrollment(request: web.Request) -> web.Response:
     return web.json_response(enrollment.as_canvas_json())
 
 
+async def _administers_user(pool: asyncpg.Pool, caller: User, user_id: int) -> bool:
+    """An admin of the account the user was created in, or of one of its ancestors."""
+    with translate_db_errors():
+        account_id = await db.get_user_account_id(pool, user_id)
+        account = None if account_id is None else await load_context(pool, ContextType.account, account_id)
+        return account is not None and await db.administers(pool, caller, account.account_chain)
+
+
 @routes.post("/api/v1/users/{user_id}/tokens")
 async def create_token(request: web.Request) -> web.Response:
     caller = await authenticate(request)
@@ -250,8 +259,7 @@ async def create_token(request: web.Request) -> web.Response:
         user = None if user_id is None else await db.get_user(pool, user_id)
     if user is None:
         raise resource_not_found()
-    # Users record no home account yet, so account admins cannot be told apart from strangers here.
-    if not (caller.site_admin or caller.id == user.id):
+    if not (caller.site_admin or caller.id == user.id or await _administers_user(pool, caller, user.id)):
         raise unauthorized()
     params = await read_params(request)
     purpose = params.required_string("token[purpose]").strip()

@@ -265,25 +265,32 @@ async def get_course(db: Db, course_id: int) -> Course | None:
 
 # Canvas matches login ids case-insensitively; the unique index (exact match) backs this up under races.
 INSERT_USER = """
-INSERT INTO users (name, sortable_name, short_name, login_id)
-SELECT $1::text, $2::text, $3::text, $4::text
+INSERT INTO users (name, sortable_name, short_name, login_id, account_id)
+SELECT $1::text, $2::text, $3::text, $4::text, $5::bigint
 WHERE NOT EXISTS (SELECT 1 FROM users WHERE lower(login_id) = lower($4::text))
 RETURNING id, name, sortable_name, short_name, login_id, created_at
 """
 
 
 async def insert_user(
-    db: Db, name: str, sortable_name: str, short_name: str, login_id: str
+    db: Db, name: str, sortable_name: str, short_name: str, login_id: str, account_id: int
 ) -> UserRecord | None:
-    """Create a user with this login id; None if the login id is already taken (ignoring case)."""
+    """Create a user of `account_id` with this login id; None if the login id is already taken (ignoring case)."""
     try:
-        row = await db.fetchrow(INSERT_USER, name, sortable_name, short_name, login_id)
+        row = await db.fetchrow(INSERT_USER, name, sortable_name, short_name, login_id, account_id)
     except asyncpg.UniqueViolationError:
         return None
     return None if row is None else _user(row)
 
 
 SELECT_USER = "SELECT id, name, sortable_name, short_name, login_id, created_at FROM users WHERE id = $1"
+SELECT_USER_ACCOUNT = "SELECT account_id FROM users WHERE id = $1"
+
+
+async def get_user_account_id(db: Db, user_id: int) -> int | None:
+    """The account the user was created in (None for users made at bootstrap)."""
+    value: int | None = await db.fetchval(SELECT_USER_ACCOUNT, user_id)
+    return value
 
 
 async def get_user(db: Db, user_id: int) -> UserRecord | None:
