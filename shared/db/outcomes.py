@@ -1,0 +1,403 @@
+"""Queries for the read-only Outcome Groups / Outcomes API and the CSV export (spec §11).
+
+"Active" means workflow_state 'active'. Lists are read a page at a time (LIMIT/OFFSET with a
+total count, as Canvas paginates); the export reads through a server-side cursor so memory
+stays flat however many outcomes a context has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+import asyncpg
+
+from shared.db.accounts import Context
+from shared.models import ContextType
+
+Connection: TypeAlias = "asyncpg.Pool | asyncpg.Connection"
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeGroup:
+    id: int
+    context_type: ContextType
+    context_id: int
+    title: str
+    vendor_guid: str | None
+    description: str | None
+    parent: OutcomeGroup | None  # loaded abbreviated: the parent's own parent is not loaded
+
+
+@dataclass(frozen=True, slots=True)
+class Rating:
+    points: float
+    description: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    id: int
+    context_type: ContextType | None  # None: a global outcome
+    context_id: int | None
+    vendor_guid: str | None
+    title: str
+    description: str | None
+    display_name: str | None
+    calculation_method: str
+    calculation_int: int | None
+    ratings: tuple[Rating, ...]
+    mastery_points: float | None
+    points_possible: float | None
+    friendly_description: str | None  # resolved for the viewing context, else None
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeLink:
+    id: int
+    context_type: ContextType  # the group's context
+    context_id: int
+    group: OutcomeGroup
+    outcome: Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRow:
+    """One CSV record of the export: a group or an outcome, in the importer's terms."""
+
+    object_type: str  # 'group' | 'outcome'
+    vendor_guid: str
+    title: str
+    description: str | None
+    display_name: str | None
+    calculation_method: str | None
+    calculation_int: int | None
+    mastery_points: float | None
+    parent_guids: str | None  # space separated; None when the parent is the root
+    ratings: tuple[Rating, ...]
+
+
+# --- root group -------------------------------------------------------------------------------
+
+# The partial unique index learning_outcome_groups_root_key makes concurrent first calls create
+# one root; the loser's ON CONFLICT returns nothing, and the second branch (same snapshot) may
+# not see the winner's row yet, hence the retry in ensure_root_group.
+INSERT_ROOT_GROUP = """
+WITH inserted AS (
+    INSERT INTO learning_outcome_groups (context_type, context_id, root_account_id, title)
+    VALUES ($1, $2, $3, $4)
+    ON CONFLICT (context_type, context_id) WHERE parent_id IS NULL DO NOTHING
+    RETURNING id
+)
+SELECT id FROM inserted
+UNION ALL
+SELECT id FROM learning_outcome_groups WHERE context_type = $1 AND context_id = $2 AND parent_id IS NULL
+LIMIT 1
+"""
+
+
+async def ensure_root_group(conn: Connection, context: Context) -> int:
+    """The id of the context's root group, created (title = context name) if missing. Idempotent."""
+    args = (context.type.value, context.id, context.root_account_id, context.name)
+    root_id: int | None = await conn.fetchval(INSERT_ROOT_GROUP, *args)
+    if root_id is None:
+        # A concurrent request created it after this statement's snapshot; now it is visible.
+        root_id = await conn.fetchval(INSERT_ROOT_GROUP, *args)
+    assert root_id is not None
+    return root_id
+
+
+# --- groups -----------------------------------------------------------------------------------
+
+_GROUP_COLUMNS = """
+g.id, g.context_type, g.context_id, g.title, g.vendor_guid, g.description,
+p.id AS parent_id, p.title AS parent_title, p.vendor_guid AS parent_vendor_guid
+"""
+_GROUP_FROM = """
+FROM learning_outcome_groups g LEFT JOIN learning_outcome_groups p ON p.id = g.parent_id
+"""
+SELECT_ACTIVE_GROUP = f"""
+SELECT {_GROUP_COLUMNS} {_GROUP_FROM}
+WHERE g.context_type = $1 AND g.context_id = $2 AND g.id = $3 AND g.workflow_state = 'active'
+"""
+SELECT_ACTIVE_GROUPS = f"""
+SELECT {_GROUP_COLUMNS} {_GROUP_FROM}
+WHERE g.context_type = $1 AND g.context_id = $2 AND g.workflow_state = 'active'
+ORDER BY g.id LIMIT $3 OFFSET $4
+"""
+COUNT_ACTIVE_GROUPS = """
+SELECT count(*) FROM learning_outcome_groups
+WHERE context_type = $1 AND context_id = $2 AND workflow_state = 'active'
+"""
+# Canvas orders by a collation key of the title; lower() is the portable approximation.
+SELECT_SUBGROUPS = f"""
+SELECT {_GROUP_COLUMNS} {_GROUP_FROM}
+WHERE g.parent_id = $1 AND g.workflow_state = 'active'
+ORDER BY lower(g.title), g.title, g.id LIMIT $2 OFFSET $3
+"""
+COUNT_SUBGROUPS = """
+SELECT count(*) FROM learning_outcome_groups WHERE parent_id = $1 AND workflow_state = 'active'
+"""
+
+
+def _group_from_row(row: asyncpg.Record) -> OutcomeGroup:
+    context_type = ContextType(row["context_type"])
+    parent = None
+    if row["parent_id"] is not None:
+        parent = OutcomeGroup(
+            row["parent_id"],
+            context_type,
+            row["context_id"],
+            row["parent_title"],
+            row["parent_vendor_guid"],
+            None,
+            None,
+        )
+    return OutcomeGroup(
+        row["id"],
+        context_type,
+        row["context_id"],
+        row["title"],
+        row["vendor_guid"],
+        row["description"],
+        parent,
+    )
+
+
+async def get_active_group(conn: Connection, context: Context, group_id: int) -> OutcomeGroup | None:
+    """The active group with this id in this context, else None (unknown, deleted or elsewhere)."""
+    row = await conn.fetchrow(SELECT_ACTIVE_GROUP, context.type.value, context.id, group_id)
+    return None if row is None else _group_from_row(row)
+
+
+async def list_active_groups(
+    conn: Connection, context: Context, limit: int, offset: int
+) -> tuple[list[OutcomeGroup], int]:
+    """One page of the context's active groups by id, and how many there are in all."""
+    rows = await conn.fetch(SELECT_ACTIVE_GROUPS, context.type.value, context.id, limit, offset)
+    total: int = await conn.fetchval(COUNT_ACTIVE_GROUPS, context.type.value, context.id)
+    return [_group_from_row(r) for r in rows], total
+
+
+async def list_subgroups(
+    conn: Connection, group_id: int, limit: int, offset: int
+) -> tuple[list[OutcomeGroup], int]:
+    """One page of a group's active children by title, and how many there are in all."""
+    rows = await conn.fetch(SELECT_SUBGROUPS, group_id, limit, offset)
+    total: int = await conn.fetchval(COUNT_SUBGROUPS, group_id)
+    return [_group_from_row(r) for r in rows], total
+
+
+# --- outcomes and links -----------------------------------------------------------------------
+
+# $1, $2, $3 are always the viewing context (type, id, account chain nearest first): a friendly
+# description of the context itself wins, then the nearest account's (Canvas's resolver order).
+_OUTCOME_COLUMNS = """
+o.id AS o_id, o.context_type AS o_context_type, o.context_id AS o_context_id, o.vendor_guid AS o_vendor_guid,
+o.short_description AS o_title, o.description AS o_description, o.display_name AS o_display_name,
+o.calculation_method AS o_calculation_method, o.calculation_int AS o_calculation_int, o.ratings AS o_ratings,
+o.mastery_points AS o_mastery_points, o.points_possible AS o_points_possible,
+fd.description AS o_friendly_description
+"""
+_FRIENDLY_DESCRIPTION_JOIN = """
+LEFT JOIN LATERAL (
+    SELECT f.description FROM outcome_friendly_descriptions f
+    WHERE f.learning_outcome_id = o.id AND f.workflow_state = 'active'
+      AND ((f.context_type = $1 AND f.context_id = $2)
+           OR (f.context_type = 'Account' AND f.context_id = ANY($3::bigint[])))
+    ORDER BY (f.context_type = $1 AND f.context_id = $2) DESC, array_position($3::bigint[], f.context_id)
+    LIMIT 1
+) fd ON true
+"""
+_LINK_SELECT = f"""
+SELECT l.id AS link_id, l.context_type AS link_context_type, l.context_id AS link_context_id,
+       {_GROUP_COLUMNS}, {_OUTCOME_COLUMNS}
+FROM learning_outcome_links l
+JOIN learning_outcome_groups g ON g.id = l.associated_group_id
+LEFT JOIN learning_outcome_groups p ON p.id = g.parent_id
+JOIN learning_outcomes o ON o.id = l.learning_outcome_id
+{_FRIENDLY_DESCRIPTION_JOIN}
+"""
+# Deleting an outcome deletes its links, so the outcome condition only guards against stray rows.
+SELECT_GROUP_LINKS = f"""
+{_LINK_SELECT}
+WHERE l.associated_group_id = $4 AND l.workflow_state = 'active' AND o.workflow_state = 'active'
+ORDER BY lower(o.short_description), o.short_description, l.id LIMIT $5 OFFSET $6
+"""
+COUNT_GROUP_LINKS = """
+SELECT count(*) FROM learning_outcome_links l JOIN learning_outcomes o ON o.id = l.learning_outcome_id
+WHERE l.associated_group_id = $1 AND l.workflow_state = 'active' AND o.workflow_state = 'active'
+"""
+SELECT_CONTEXT_LINKS = f"""
+{_LINK_SELECT}
+WHERE l.context_type = $1 AND l.context_id = $2
+  AND l.workflow_state = 'active' AND o.workflow_state = 'active'
+ORDER BY l.id LIMIT $4 OFFSET $5
+"""
+COUNT_CONTEXT_LINKS = """
+SELECT count(*) FROM learning_outcome_links l JOIN learning_outcomes o ON o.id = l.learning_outcome_id
+WHERE l.context_type = $1 AND l.context_id = $2
+  AND l.workflow_state = 'active' AND o.workflow_state = 'active'
+"""
+SELECT_ACTIVE_OUTCOME_OWNER = """
+SELECT context_type, context_id FROM learning_outcomes WHERE id = $1 AND workflow_state = 'active'
+"""
+SELECT_ACTIVE_OUTCOME = f"""
+SELECT {_OUTCOME_COLUMNS} FROM learning_outcomes o {_FRIENDLY_DESCRIPTION_JOIN}
+WHERE o.id = $4 AND o.workflow_state = 'active'
+"""
+
+
+def _ratings(value: Any) -> tuple[Rating, ...]:
+    # jsonb holds whatever number the writer used (5 or 5.0); the API promises floats.
+    return tuple(Rating(float(r["points"]), r.get("description")) for r in value or ())
+
+
+def _outcome_from_row(row: asyncpg.Record) -> Outcome:
+    context_type = row["o_context_type"]
+    return Outcome(
+        id=row["o_id"],
+        context_type=None if context_type is None else ContextType(context_type),
+        context_id=row["o_context_id"],
+        vendor_guid=row["o_vendor_guid"],
+        title=row["o_title"],
+        description=row["o_description"],
+        display_name=row["o_display_name"],
+        calculation_method=row["o_calculation_method"],
+        calculation_int=row["o_calculation_int"],
+        ratings=_ratings(row["o_ratings"]),
+        mastery_points=row["o_mastery_points"],
+        points_possible=row["o_points_possible"],
+        friendly_description=row["o_friendly_description"],
+    )
+
+
+def _link_from_row(row: asyncpg.Record) -> OutcomeLink:
+    return OutcomeLink(
+        row["link_id"],
+        ContextType(row["link_context_type"]),
+        row["link_context_id"],
+        _group_from_row(row),
+        _outcome_from_row(row),
+    )
+
+
+def _viewer(context: Context | None) -> tuple[str | None, int | None, list[int]]:
+    if context is None:
+        return None, None, []
+    return context.type.value, context.id, list(context.account_chain)
+
+
+async def list_group_links(
+    conn: Connection, context: Context, group_id: int, limit: int, offset: int
+) -> tuple[list[OutcomeLink], int]:
+    """One page of a group's active links by outcome title, and how many there are in all."""
+    rows = await conn.fetch(SELECT_GROUP_LINKS, *_viewer(context), group_id, limit, offset)
+    total: int = await conn.fetchval(COUNT_GROUP_LINKS, group_id)
+    return [_link_from_row(r) for r in rows], total
+
+
+async def list_context_links(
+    conn: Connection, context: Context, limit: int, offset: int
+) -> tuple[list[OutcomeLink], int]:
+    """One page of all active links of the context by link id, and how many there are in all."""
+    rows = await conn.fetch(SELECT_CONTEXT_LINKS, *_viewer(context), limit, offset)
+    total: int = await conn.fetchval(COUNT_CONTEXT_LINKS, context.type.value, context.id)
+    return [_link_from_row(r) for r in rows], total
+
+
+async def get_active_outcome_owner(
+    conn: Connection, outcome_id: int
+) -> tuple[ContextType | None, int | None] | None:
+    """(owning context type, id) of an active outcome, (None, None) if global; None if no such outcome."""
+    row = await conn.fetchrow(SELECT_ACTIVE_OUTCOME_OWNER, outcome_id)
+    if row is None:
+        return None
+    context_type = row["context_type"]
+    return (None if context_type is None else ContextType(context_type)), row["context_id"]
+
+
+async def get_active_outcome(conn: Connection, outcome_id: int, viewer: Context | None) -> Outcome | None:
+    """The active outcome, its friendly description resolved for `viewer`; None if unknown or deleted."""
+    row = await conn.fetchrow(SELECT_ACTIVE_OUTCOME, *_viewer(viewer), outcome_id)
+    return None if row is None else _outcome_from_row(row)
+
+
+# --- export -----------------------------------------------------------------------------------
+
+# The visible tree: groups reachable from the root through active groups (a group under a
+# deleted parent is invisible, so it is not exported either). `path` is the id path from the
+# root; ordering by it lists parents before children.
+_VISIBLE_TREE = """
+WITH RECURSIVE tree (id, guid, parent_guid, path) AS (
+    SELECT g.id, NULL::text, NULL::text, ARRAY[g.id]
+    FROM learning_outcome_groups g
+    WHERE g.context_type = $1 AND g.context_id = $2 AND g.parent_id IS NULL
+  UNION ALL
+    SELECT g.id, coalesce(nullif(g.vendor_guid, ''), 'canvas_outcome_group:' || g.id), t.guid, t.path || g.id
+    FROM learning_outcome_groups g JOIN tree t ON g.parent_id = t.id
+    WHERE g.context_type = $1 AND g.context_id = $2 AND g.workflow_state = 'active'
+), placed AS (
+    SELECT l.learning_outcome_id AS id,
+           max(t.path) || 0::bigint AS sort_key,
+           string_agg(t.guid, ' ' ORDER BY t.path) AS parent_guids
+    FROM learning_outcome_links l JOIN tree t ON t.id = l.associated_group_id
+    WHERE l.workflow_state = 'active'
+    GROUP BY l.learning_outcome_id
+)
+"""
+SELECT_EXPORT_MAX_RATINGS = f"""
+{_VISIBLE_TREE}
+SELECT coalesce(max(jsonb_array_length(o.ratings)), 0)
+FROM placed JOIN learning_outcomes o ON o.id = placed.id
+WHERE o.workflow_state = 'active'
+"""
+# An outcome sorts right after the last of its groups (path || 0 precedes any subgroup's path),
+# so every row comes after the rows of all its parents. string_agg skips the root's NULL guid.
+SELECT_EXPORT_ROWS = f"""
+{_VISIBLE_TREE}
+SELECT 'group' AS object_type, t.path AS sort_key, t.guid AS vendor_guid, g.title, g.description,
+       NULL::text AS display_name, NULL::text AS calculation_method, NULL::integer AS calculation_int,
+       NULL::double precision AS mastery_points, t.parent_guid AS parent_guids, NULL::jsonb AS ratings
+FROM tree t JOIN learning_outcome_groups g ON g.id = t.id
+WHERE t.guid IS NOT NULL
+UNION ALL
+SELECT 'outcome', placed.sort_key, coalesce(nullif(o.vendor_guid, ''), 'canvas_outcome:' || o.id),
+       o.short_description, o.description, o.display_name, o.calculation_method, o.calculation_int,
+       o.mastery_points, placed.parent_guids, o.ratings
+FROM placed JOIN learning_outcomes o ON o.id = placed.id
+WHERE o.workflow_state = 'active'
+ORDER BY sort_key, title, vendor_guid
+"""
+
+
+async def max_export_ratings(conn: asyncpg.Connection, context: Context) -> int:
+    """The largest number of rating tiers among the outcomes the export will write."""
+    count: int = await conn.fetchval(SELECT_EXPORT_MAX_RATINGS, context.type.value, context.id)
+    return count
+
+
+async def export_rows(
+    conn: asyncpg.Connection, context: Context, prefetch: int = 1000
+) -> AsyncIterator[ExportRow]:
+    """The context's visible groups and outcomes, parents before children, each outcome once.
+
+    Must run inside a transaction (a server-side cursor needs one); `prefetch` rows are held in
+    memory at a time. Groups and outcomes without a vendor_guid get Canvas's export forms
+    `canvas_outcome_group:<id>` / `canvas_outcome:<id>`, which the importer resolves back to them.
+    """
+    cursor = conn.cursor(SELECT_EXPORT_ROWS, context.type.value, context.id, prefetch=prefetch)
+    async for row in cursor:
+        yield ExportRow(
+            object_type=row["object_type"],
+            vendor_guid=row["vendor_guid"],
+            title=row["title"],
+            description=row["description"],
+            display_name=row["display_name"],
+            calculation_method=row["calculation_method"],
+            calculation_int=row["calculation_int"],
+            mastery_points=row["mastery_points"],
+            parent_guids=row["parent_guids"],
+            ratings=_ratings(row["ratings"]),
+        )
