@@ -36,7 +36,9 @@ async def _open_dependencies(app: web.Application) -> AsyncIterator[None]:
         redis = await create_arq_pool(RedisSettings.from_dsn(settings.redis_url))
         stack.push_async_callback(redis.aclose)
         storage = await stack.enter_async_context(
-            open_storage(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url, s3_region=settings.s3_region)
+            open_storage(
+                settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url, s3_region=settings.s3_region
+            )
         )
         app[DEPS] = Deps(settings, pool, redis, storage, StatusStore(redis, settings.status_ttl_seconds))
         yield

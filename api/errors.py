@@ -108,7 +108,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return web.json_response(errors_body(exc.reason), status=exc.status, headers=_allow(exc))
     except Exception:
         report_id = new_error_report_id()
-        logger.exception("unhandled error on %s %s (error report %s)", request.method, request.path, report_id)
+        logger.exception(
+            "unhandled error on %s %s (error report %s)", request.method, request.path, report_id
+        )
         return web.json_response(internal_error_body(report_id), status=500)
 
 

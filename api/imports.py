@@ -29,7 +29,9 @@ _CONTEXTS = ("/api/v1/accounts/{account_id}", "/api/v1/courses/{course_id}")
 
 def _invalid_import_type(value: str) -> ApiError:
     # Canvas raises here (a 500); spec §2.3 allows a 400 with the same body shape, which is honest.
-    return ApiError(400, {"errors": [{"message": f"Invalid import_type: {value}", "error_code": "invalid_import_type"}]})
+    return ApiError(
+        400, {"errors": [{"message": f"Invalid import_type: {value}", "error_code": "invalid_import_type"}]}
+    )
 
 
 async def create_import(request: web.Request) -> web.Response:
@@ -46,8 +48,14 @@ async def create_import(request: web.Request) -> web.Response:
     try:
         with translate_db_errors():
             outcome_import = await queries.insert_import(
-                deps.pool, context, user.id, stored, file_name=upload.file_name,
-                content_type=upload.content_type, target_group_id=target_group_id, import_type=import_type,
+                deps.pool,
+                context,
+                user.id,
+                stored,
+                file_name=upload.file_name,
+                content_type=upload.content_type,
+                target_group_id=target_group_id,
+                import_type=import_type,
             )
     except BaseException:
         await deps.storage.delete(stored.key)

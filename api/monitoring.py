@@ -45,5 +45,6 @@ async def health(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     checks = dict(await asyncio.gather(*(_check(deps, name) for name in _PROBES)))
     healthy = all(v == "ok" for v in checks.values())
-    return web.json_response({"status": "ok" if healthy else "unavailable", "checks": checks},
-                             status=200 if healthy else 503)
+    return web.json_response(
+        {"status": "ok" if healthy else "unavailable", "checks": checks}, status=200 if healthy else 503
+    )

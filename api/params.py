@@ -1,4 +1,4 @@
-"""Canvas request parameters, read as Rails reads them, plus Canvas's page/per_page pagination.
+"""Canvas request parameters, read as Rails reads them.
 
 Canvas clients send the same parameters three ways: a query string, a form body whose keys nest
 with brackets (`user[name]=Jane`, `ids[]=1`), or a JSON body with nested objects. `read_params`
@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from yarl import URL
 
 from api.errors import ApiError, bad_request
 
@@ -26,8 +25,6 @@ _SUBKEY = re.compile(r"\[([^\[\]]*)\]")
 # Canvas's value_to_boolean spellings.
 _TRUE = frozenset({"true", "t", "yes", "y", "on", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "off", "0", ""})
-DEFAULT_PER_PAGE = 10
-MAX_PER_PAGE = 100
 
 
 def _split_name(name: str) -> list[str]:
@@ -195,43 +192,3 @@ def missing(name: str) -> ApiError:
 def invalid(name: str, detail: str = "") -> ApiError:
     """The 400 for a parameter whose value cannot be used; `detail` says what would be accepted."""
     return bad_request(f"invalid value for parameter {name}" + (f": {detail}" if detail else ""))
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """One page of a list: 1-based `number`, `size` items."""
-
-    number: int
-    size: int
-
-    @property
-    def offset(self) -> int:
-        return (self.number - 1) * self.size
-
-    @classmethod
-    def from_params(cls, params: Params) -> Page:
-        """Canvas's page/per_page: anything unusable falls back to page 1 / 10 per page; at most 100."""
-        return cls(
-            _positive(params.raw("page"), 1),
-            min(_positive(params.raw("per_page"), DEFAULT_PER_PAGE), MAX_PER_PAGE),
-        )
-
-    def link_header(self, url: URL, *, has_next: bool) -> str:
-        """Canvas's `Link` header (current, next, prev, first) for this page of `url`."""
-        links = [("current", self.number)]
-        if has_next:
-            links.append(("next", self.number + 1))
-        if self.number > 1:
-            links.append(("prev", self.number - 1))
-        links.append(("first", 1))
-        return ",".join(
-            f'<{url.update_query(page=str(number), per_page=str(self.size))}>; rel="{rel}"'
-            for rel, number in links
-        )
-
-
-def _positive(value: Any, default: int) -> int:
-    text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
-    if text.isascii() and text.isdigit() and 0 < len(text) <= 9 and int(text) > 0:
-        return int(text)
-    return default

@@ -16,7 +16,8 @@ from aiohttp import web
 from api.auth import authenticate, find_context, parse_id
 from api.deps import DEPS
 from api.errors import ApiError, resource_not_found, unauthorized
-from api.params import Page, invalid, read_params
+from api.pagination import paginated_response, requested_page
+from api.params import invalid, read_params
 from shared.db import provisioning as db
 from shared.db.accounts import Context, User, can_manage_outcomes, load_context
 from shared.db.errors import translate_db_errors
@@ -120,14 +121,12 @@ async def list_sub_accounts(request: web.Request) -> web.Response:
     parent, _ = await _account_to_manage(request)
     params = await read_params(request)
     recursive = params.boolean("recursive")
-    page = Page.from_params(params)
+    page = requested_page(request)
     with translate_db_errors():
-        # One extra row tells whether there is a next page without counting them all.
-        accounts = await db.list_sub_accounts(
-            request.app[DEPS].pool, parent.id, recursive=recursive, limit=page.size + 1, offset=page.offset
+        accounts, total = await db.list_sub_accounts(
+            request.app[DEPS].pool, parent.id, recursive=recursive, limit=page.limit, offset=page.offset
         )
-    link = page.link_header(request.url, has_next=len(accounts) > page.size)
-    return web.json_response([a.as_canvas_json() for a in accounts[: page.size]], headers={"Link": link})
+    return paginated_response(request, page, total, [a.as_canvas_json() for a in accounts])
 
 
 @routes.get("/api/v1/courses/{course_id}")

@@ -71,7 +71,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    parser.add_argument("--data-dir", type=Path, default=Path("var"), help="embedded services and uploads (./var)")
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path("var"), help="embedded services and uploads (./var)"
+    )
     args = parser.parse_args(argv)
     data_dir: Path = args.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -82,8 +84,11 @@ def main(argv: list[str] | None = None) -> None:
         if need_pg or need_redis:
             from shared.embedded import embedded_services
 
-            print(f"starting embedded {'PostgreSQL ' if need_pg else ''}{'Redis ' if need_redis else ''}"
-                  f"under {data_dir}", flush=True)
+            print(
+                f"starting embedded {'PostgreSQL ' if need_pg else ''}{'Redis ' if need_redis else ''}"
+                f"under {data_dir}",
+                flush=True,
+            )
             services = stack.enter_context(embedded_services(data_dir, postgres=need_pg, redis=need_redis))
             if need_pg:
                 env["DATABASE_URL"] = services.database_url or ""
@@ -99,16 +104,21 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(migrate(env["DATABASE_URL"]))
 
         python = sys.executable
-        processes = [subprocess.Popen([python, "-m", "api", "--host", args.host, "--port", str(args.port)], env=env)]
+        processes = [
+            subprocess.Popen([python, "-m", "api", "--host", args.host, "--port", str(args.port)], env=env)
+        ]
         processes += [subprocess.Popen([python, "-m", "worker"], env=env) for _ in range(args.workers)]
         stack.callback(_stop, processes)
         url = f"http://{args.host}:{args.port}"
         _wait_until_healthy(url, processes)
-        print(f"\noutcome-imports is running at {url}\n"
-              f"admin token: {env['OUTCOME_IMPORTS_BOOTSTRAP_TOKEN']}\n"
-              f'try: curl -F attachment=@outcomes.csv -H "Authorization: Bearer <token>" '
-              f"{url}/api/v1/accounts/1/outcome_imports\n"
-              "Ctrl-C stops everything.", flush=True)
+        print(
+            f"\noutcome-imports is running at {url}\n"
+            f"admin token: {env['OUTCOME_IMPORTS_BOOTSTRAP_TOKEN']}\n"
+            f'try: curl -F attachment=@outcomes.csv -H "Authorization: Bearer <token>" '
+            f"{url}/api/v1/accounts/1/outcome_imports\n"
+            "Ctrl-C stops everything.",
+            flush=True,
+        )
 
         stopping = False
 

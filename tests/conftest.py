@@ -159,7 +159,9 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 
 @pytest.fixture
-async def client(aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]], settings: Settings) -> TestClient[Any, Any]:
+async def client(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]], settings: Settings
+) -> TestClient[Any, Any]:
     from api.app import create_app
 
     return await aiohttp_client(create_app(settings))

@@ -76,7 +76,9 @@ async def _unlock(conn: asyncpg.Connection, root_account_id: int) -> None:
         logger.warning("could not unlock root account %s: connection lost", root_account_id)
 
 
-async def _process(d: Deps, conn: asyncpg.Connection, record: queries.ImportJobRecord, job_id: str | None) -> str:
+async def _process(
+    d: Deps, conn: asyncpg.Connection, record: queries.ImportJobRecord, job_id: str | None
+) -> str:
     outcome_import = record.outcome_import
     import_id = outcome_import.id
     await queries.start_import(conn, outcome_import)
@@ -92,7 +94,9 @@ async def _process(d: Deps, conn: asyncpg.Connection, record: queries.ImportJobR
     except (DatabaseUnavailable, StorageUnavailable, *_RETRYABLE_DB_ERRORS, *UNAVAILABLE_ERRORS) as exc:
         attempt = record.attempts + 1
         if attempt < d.settings.job_max_tries:
-            logger.warning("import_id=%s attempt %s failed (%s); retrying", import_id, attempt, type(exc).__name__)
+            logger.warning(
+                "import_id=%s attempt %s failed (%s); retrying", import_id, attempt, type(exc).__name__
+            )
             raise Retry(defer=min(2**attempt, 60)) from exc
         logger.exception("import_id=%s failed after %s attempts", import_id, attempt)
         return await _fail(d, reporter, unexpected_error_message())
@@ -156,8 +160,9 @@ async def _import_file(
         header = parse_header(header_cells)
     except NullHeaderCell as exc:
         raise ImportFailed(unexpected_error_message()) from exc
-    applier = BatchApplier(conn, ImportRun(outcome_import.id, context, outcome_import.target_group_id,
-                                           header.has_course_id))
+    applier = BatchApplier(
+        conn, ImportRun(outcome_import.id, context, outcome_import.target_group_id, header.has_course_id)
+    )
     batch_size = d.settings.batch_size
     batch: list[BatchRow] = []
     error_count = 0

@@ -35,7 +35,9 @@ async def reconcile_once(d: Deps, redis: ArqRedis) -> tuple[list[int], list[int]
         if import_id not in abandoned_without_job:
             logger.warning("import_id=%s: heartbeat stopped; releasing its job for another worker", import_id)
             await release_job(redis, import_id)
-    lost = sorted(abandoned_without_job | set(await missing_jobs(redis, await queries.queued_imports(d.pool))))
+    lost = sorted(
+        abandoned_without_job | set(await missing_jobs(redis, await queries.queued_imports(d.pool)))
+    )
     for import_id in lost:
         logger.warning("import_id=%s has no job in Redis; enqueueing it again", import_id)
         await enqueue_import(redis, import_id)

@@ -48,7 +48,9 @@ def create_worker(settings: Settings, *, reconcile: bool = True, **overrides: An
             if settings.bootstrap_token:
                 await ensure_bootstrap_admin(conn, settings.bootstrap_token)
         storage = await stack.enter_async_context(
-            open_storage(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url, s3_region=settings.s3_region)
+            open_storage(
+                settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url, s3_region=settings.s3_region
+            )
         )
         d = Deps(settings, pool, storage, StatusStore(ctx["redis"], settings.status_ttl_seconds))
         store_deps(ctx, d)
@@ -72,7 +74,11 @@ def create_worker(settings: Settings, *, reconcile: bool = True, **overrides: An
     }
     options.update(overrides)
     functions = [
-        func(run_outcome_import, name=RUN_OUTCOME_IMPORT, max_tries=UNLIMITED_TRIES,
-             timeout=settings.job_timeout_seconds),
+        func(
+            run_outcome_import,
+            name=RUN_OUTCOME_IMPORT,
+            max_tries=UNLIMITED_TRIES,
+            timeout=settings.job_timeout_seconds,
+        ),
     ]
     return Worker(functions, **options)

@@ -49,8 +49,9 @@ WHERE id = $1 AND context_type = $2 AND context_id = $3 AND workflow_state = 'ac
 def _import_from_row(row: asyncpg.Record) -> OutcomeImport:
     user = None
     if row["user_id"] is not None:
-        user = UserSummary(row["user_id"], row["user_name"], row["sortable_name"], row["short_name"],
-                           row["user_created_at"])
+        user = UserSummary(
+            row["user_id"], row["user_name"], row["sortable_name"], row["short_name"], row["user_created_at"]
+        )
     return OutcomeImport(
         id=row["id"],
         context_type=ContextType(row["context_type"]),
@@ -80,14 +81,27 @@ async def insert_import(
 ) -> OutcomeImport:
     """Record a stored upload as a new import in state `created` (committed when this returns)."""
     row = await conn.fetchrow(
-        INSERT_IMPORT, context.type.value, context.id, context.root_account_id, user_id, target_group_id,
-        import_type, stored.key, file_name, content_type, stored.size, stored.sha256, stored.line_count,
+        INSERT_IMPORT,
+        context.type.value,
+        context.id,
+        context.root_account_id,
+        user_id,
+        target_group_id,
+        import_type,
+        stored.key,
+        file_name,
+        content_type,
+        stored.size,
+        stored.sha256,
+        stored.line_count,
     )
     assert row is not None
     return _import_from_row(row)
 
 
-async def get_import(conn: asyncpg.Pool | asyncpg.Connection, context: Context, import_id: int) -> OutcomeImport | None:
+async def get_import(
+    conn: asyncpg.Pool | asyncpg.Connection, context: Context, import_id: int
+) -> OutcomeImport | None:
     """The import with this id if it belongs to this context."""
     row = await conn.fetchrow(SELECT_IMPORT, import_id, context.type.value, context.id)
     return None if row is None else _import_from_row(row)
@@ -99,7 +113,9 @@ async def get_latest_import_id(conn: asyncpg.Pool | asyncpg.Connection, context:
     return value
 
 
-async def get_exposed_errors(conn: asyncpg.Pool | asyncpg.Connection, import_id: int) -> list[tuple[int, str]]:
+async def get_exposed_errors(
+    conn: asyncpg.Pool | asyncpg.Connection, import_id: int
+) -> list[tuple[int, str]]:
     """The first 25 errors by row (ties in the order they were found)."""
     rows = await conn.fetch(SELECT_FIRST_ERRORS, import_id, EXPOSED_ERRORS)
     return [(r["row"], r["message"]) for r in rows]
@@ -109,8 +125,13 @@ async def get_created_group_ids(conn: asyncpg.Pool | asyncpg.Connection, import_
     return [r["id"] for r in await conn.fetch(SELECT_CREATED_GROUP_IDS, import_id)]
 
 
-async def is_active_group_of(conn: asyncpg.Pool | asyncpg.Connection, group_id: int, context: Context) -> bool:
-    return await conn.fetchval(SELECT_ACTIVE_GROUP_IN_CONTEXT, group_id, context.type.value, context.id) is not None
+async def is_active_group_of(
+    conn: asyncpg.Pool | asyncpg.Connection, group_id: int, context: Context
+) -> bool:
+    return (
+        await conn.fetchval(SELECT_ACTIVE_GROUP_IN_CONTEXT, group_id, context.type.value, context.id)
+        is not None
+    )
 
 
 def ids_as_strings(ids: Sequence[int]) -> list[str]:

@@ -213,7 +213,7 @@ async def get_account(db: Db, account_id: int) -> Account | None:
 
 
 SELECT_SUB_ACCOUNTS = """
-SELECT id, name, parent_account_id, root_account_id, workflow_state FROM accounts
+SELECT id, name, parent_account_id, root_account_id, workflow_state, count(*) OVER () AS total FROM accounts
 WHERE parent_account_id = $1 AND workflow_state <> 'deleted'
 ORDER BY id LIMIT $2 OFFSET $3
 """
@@ -224,7 +224,7 @@ WITH RECURSIVE tree(id) AS (
     UNION ALL
     SELECT a.id FROM accounts a JOIN tree t ON a.parent_account_id = t.id WHERE a.workflow_state <> 'deleted'
 )
-SELECT a.id, a.name, a.parent_account_id, a.root_account_id, a.workflow_state
+SELECT a.id, a.name, a.parent_account_id, a.root_account_id, a.workflow_state, count(*) OVER () AS total
 FROM accounts a JOIN tree USING (id)
 ORDER BY a.id LIMIT $2 OFFSET $3
 """
@@ -232,10 +232,11 @@ ORDER BY a.id LIMIT $2 OFFSET $3
 
 async def list_sub_accounts(
     db: Db, parent_id: int, *, recursive: bool, limit: int, offset: int
-) -> list[Account]:
-    """Undeleted children of `parent_id` (all descendants if `recursive`), by id, one page."""
+) -> tuple[list[Account], int]:
+    """Undeleted children of `parent_id` (all descendants if `recursive`), by id: one page, and the total."""
     query = SELECT_SUB_ACCOUNTS_RECURSIVE if recursive else SELECT_SUB_ACCOUNTS
-    return [_account(row) for row in await db.fetch(query, parent_id, limit, offset)]
+    rows = await db.fetch(query, parent_id, limit, offset)
+    return [_account(row) for row in rows], (rows[0]["total"] if rows else 0)
 
 
 INSERT_COURSE = """

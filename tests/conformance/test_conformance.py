@@ -16,7 +16,10 @@ from tests.support.canvas import attachment, create_conformance_contexts, expect
 from tests.support.tree import assert_tree_matches, fetch_tree
 
 CONFORMANCE_DIR = Path(
-    os.environ.get("OUTCOME_IMPORTS_CONFORMANCE_DIR", Path(__file__).resolve().parents[2].parent / "shared" / "conformance")
+    os.environ.get(
+        "OUTCOME_IMPORTS_CONFORMANCE_DIR",
+        Path(__file__).resolve().parents[2].parent / "shared" / "conformance",
+    )
 )
 CASES = sorted(p.parent.name for p in CONFORMANCE_DIR.glob("*/expected.json"))
 
@@ -39,9 +42,14 @@ def _assert_errors(actual: list[list[Any]], expected: list[list[Any]]) -> None:
 async def _group_id(client: Any, headers: dict[str, str], context_path: str, vendor_guid: str) -> int:
     page = 1
     while True:
-        groups = await expect_json(await client.get(
-            f"/api/v1/{context_path}/outcome_groups", params={"per_page": "100", "page": str(page)},
-            headers=headers), 200)
+        groups = await expect_json(
+            await client.get(
+                f"/api/v1/{context_path}/outcome_groups",
+                params={"per_page": "100", "page": str(page)},
+                headers=headers,
+            ),
+            200,
+        )
         for group in groups:
             if group["vendor_guid"] == vendor_guid:
                 return int(group["id"])
@@ -50,7 +58,9 @@ async def _group_id(client: Any, headers: dict[str, str], context_path: str, ven
 
 
 @pytest.mark.parametrize("case", CASES)
-async def test_conformance_case(case: str, client: Any, admin_headers: dict[str, str], run_worker: Any) -> None:
+async def test_conformance_case(
+    case: str, client: Any, admin_headers: dict[str, str], run_worker: Any
+) -> None:
     case_dir = CONFORMANCE_DIR / case
     expected = json.loads((case_dir / "expected.json").read_text())
     contexts = await create_conformance_contexts(client, admin_headers)

@@ -25,14 +25,29 @@ def _form(data: bytes, name: str = "outcomes.csv") -> aiohttp.FormData:
     return form
 
 
-async def test_create_answers_canvas_json_in_state_created(client: Any, admin_headers: dict[str, str]) -> None:
+async def test_create_answers_canvas_json_in_state_created(
+    client: Any, admin_headers: dict[str, str]
+) -> None:
     resp = await client.post("/api/v1/accounts/1/outcome_imports", data=_form(CSV), headers=admin_headers)
     assert resp.status == 200
     body = await resp.json()
-    assert set(body) == {"id", "created_at", "updated_at", "ended_at", "workflow_state", "progress", "data",
-                         "processing_errors", "user"}
+    assert set(body) == {
+        "id",
+        "created_at",
+        "updated_at",
+        "ended_at",
+        "workflow_state",
+        "progress",
+        "data",
+        "processing_errors",
+        "user",
+    }
     assert (body["workflow_state"], body["progress"], body["processing_errors"], body["ended_at"]) == (
-        "created", 0, [], None)
+        "created",
+        0,
+        [],
+        None,
+    )
     assert body["data"] == {"import_type": "instructure_csv"}
     assert body["user"]["name"] == "Site Admin"
 
@@ -66,42 +81,56 @@ async def test_upload_over_the_limit_is_413_and_leaves_nothing(
 
     async def chunked() -> AsyncIterator[bytes]:  # no Content-Length: the limit is enforced while streaming
         for i in range(0, len(big), 16):
-            yield big[i:i + 16]
+            yield big[i : i + 16]
 
     for data in (_form(big), big, chunked()):
-        resp = await small_limit_client.post("/api/v1/accounts/1/outcome_imports", data=data,
-                                             headers=admin_headers)
+        resp = await small_limit_client.post(
+            "/api/v1/accounts/1/outcome_imports", data=data, headers=admin_headers
+        )
         assert resp.status == 413
-        assert await resp.json() == {"errors": [{"message": "The upload exceeds the maximum size of 100 bytes"}]}
+        assert await resp.json() == {
+            "errors": [{"message": "The upload exceeds the maximum size of 100 bytes"}]
+        }
     assert await db.fetchval("SELECT count(*) FROM outcome_imports") == 0
     assert await _file_count(storage_root) == 0
 
 
-async def test_raw_body_with_extension_skips_the_charset_check(client: Any, admin_headers: dict[str, str],
-                                                               run_worker: Any) -> None:
-    resp = await client.post("/api/v1/accounts/1/outcome_imports?extension=txt", data=CSV,
-                             headers={**admin_headers, "Content-Type": "text/plain; charset=latin1"})
+async def test_raw_body_with_extension_skips_the_charset_check(
+    client: Any, admin_headers: dict[str, str], run_worker: Any
+) -> None:
+    resp = await client.post(
+        "/api/v1/accounts/1/outcome_imports?extension=txt",
+        data=CSV,
+        headers={**admin_headers, "Content-Type": "text/plain; charset=latin1"},
+    )
     assert resp.status == 200
     import_id = (await resp.json())["id"]
     final = await wait_for_final_state(client, admin_headers, "accounts/1", import_id, run_worker)
     assert (final["workflow_state"], final["processing_errors"]) == ("succeeded", [])
 
 
-@pytest.mark.parametrize("content_type", ["text/csv; charset=utf-8", "text/csv; charset=UTF-8", "text/csv",
-                                          "application/octet-stream", ""])
-async def test_raw_body_charsets_accepted(client: Any, admin_headers: dict[str, str], content_type: str) -> None:
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/csv; charset=utf-8", "text/csv; charset=UTF-8", "text/csv", "application/octet-stream", ""],
+)
+async def test_raw_body_charsets_accepted(
+    client: Any, admin_headers: dict[str, str], content_type: str
+) -> None:
     headers = {**admin_headers, "Content-Type": content_type} if content_type else admin_headers
     resp = await client.post("/api/v1/accounts/1/outcome_imports", data=CSV, headers=headers)
     assert resp.status == 200, await resp.text()
 
 
-async def test_bad_import_type_is_400_and_creates_nothing(client: Any, admin_headers: dict[str, str],
-                                                         db: Any) -> None:
-    resp = await client.post("/api/v1/accounts/1/outcome_imports?import_type=qti", data=_form(CSV),
-                             headers=admin_headers)
+async def test_bad_import_type_is_400_and_creates_nothing(
+    client: Any, admin_headers: dict[str, str], db: Any
+) -> None:
+    resp = await client.post(
+        "/api/v1/accounts/1/outcome_imports?import_type=qti", data=_form(CSV), headers=admin_headers
+    )
     assert resp.status == 400
     assert await resp.json() == {
-        "errors": [{"message": "Invalid import_type: qti", "error_code": "invalid_import_type"}]}
+        "errors": [{"message": "Invalid import_type: qti", "error_code": "invalid_import_type"}]
+    }
     assert await db.fetchval("SELECT count(*) FROM outcome_imports") == 0
 
 
@@ -109,16 +138,22 @@ async def test_target_group_must_be_an_active_group_of_the_context(
     client: Any, admin_headers: dict[str, str], db: Any
 ) -> None:
     for group_id in ("999999", "abc"):
-        resp = await client.post(f"/api/v1/accounts/1/outcome_imports/group/{group_id}", data=_form(CSV),
-                                 headers=admin_headers)
+        resp = await client.post(
+            f"/api/v1/accounts/1/outcome_imports/group/{group_id}", data=_form(CSV), headers=admin_headers
+        )
         assert resp.status == 404
         assert await resp.json() == {"message": f"Couldn't find LearningOutcomeGroup with 'id'={group_id}"}
     assert await db.fetchval("SELECT count(*) FROM outcome_imports") == 0
 
 
 async def test_unknown_context_and_import(client: Any, admin_headers: dict[str, str]) -> None:
-    resp = await client.post("/api/v1/accounts/424242/outcome_imports", data=_form(CSV), headers=admin_headers)
-    assert (resp.status, await resp.json()) == (404, {"errors": [{"message": "The specified resource does not exist."}]})
+    resp = await client.post(
+        "/api/v1/accounts/424242/outcome_imports", data=_form(CSV), headers=admin_headers
+    )
+    assert (resp.status, await resp.json()) == (
+        404,
+        {"errors": [{"message": "The specified resource does not exist."}]},
+    )
     for import_id in ("424242", "nope"):
         resp = await client.get(f"/api/v1/accounts/1/outcome_imports/{import_id}", headers=admin_headers)
         assert resp.status == 404
@@ -129,8 +164,13 @@ async def test_unauthenticated_and_bad_token(client: Any) -> None:
     resp = await client.post("/api/v1/accounts/1/outcome_imports", data=_form(CSV))
     assert resp.status == 401
     assert resp.headers["WWW-Authenticate"] == 'Bearer realm="canvas-lms"'
-    assert await resp.json() == {"status": "unauthenticated", "errors": [{"message": "user authorization required"}]}
-    resp = await client.get("/api/v1/accounts/1/outcome_imports/latest", headers={"Authorization": "Bearer nope"})
+    assert await resp.json() == {
+        "status": "unauthenticated",
+        "errors": [{"message": "user authorization required"}],
+    }
+    resp = await client.get(
+        "/api/v1/accounts/1/outcome_imports/latest", headers={"Authorization": "Bearer nope"}
+    )
     assert (resp.status, await resp.json()) == (401, {"errors": [{"message": "Invalid access token."}]})
 
 
@@ -164,8 +204,9 @@ async def test_imports_of_one_root_account_run_in_creation_order(
         resp = await client.post(f"/api/v1/{path}/outcome_imports", data=_form(data), headers=admin_headers)
         ids.append((await resp.json())["id"])
     await run_worker(max_jobs=5)
-    rows = await db.fetch("SELECT id, root_account_id, workflow_state, started_at, ended_at FROM outcome_imports "
-                          "ORDER BY id")
+    rows = await db.fetch(
+        "SELECT id, root_account_id, workflow_state, started_at, ended_at FROM outcome_imports ORDER BY id"
+    )
     assert [r["workflow_state"] for r in rows] == ["succeeded"] * 5
     by_root: dict[int, list[Any]] = {}
     for r in rows:
@@ -173,18 +214,24 @@ async def test_imports_of_one_root_account_run_in_creation_order(
     for imports in by_root.values():
         for earlier, later in itertools.pairwise(imports):
             assert later["started_at"] >= earlier["ended_at"], (earlier, later)
-    title = await db.fetchval("SELECT title FROM learning_outcome_groups g JOIN accounts a ON a.id = g.context_id "
-                              "WHERE g.vendor_guid = 'g' AND a.name = 'Account A'")
+    title = await db.fetchval(
+        "SELECT title FROM learning_outcome_groups g JOIN accounts a ON a.id = g.context_id "
+        "WHERE g.vendor_guid = 'g' AND a.name = 'Account A'"
+    )
     assert title == "Third title"
 
 
 async def test_health_reports_every_dependency(client: Any) -> None:
     resp = await client.get("/health")
     assert (resp.status, await resp.json()) == (
-        200, {"status": "ok", "checks": {"database": "ok", "redis": "ok", "storage": "ok"}})
+        200,
+        {"status": "ok", "checks": {"database": "ok", "redis": "ok", "storage": "ok"}},
+    )
 
 
-async def test_health_is_503_when_redis_goes_away(aiohttp_client: Any, settings: Settings, tmp_path: Path) -> None:
+async def test_health_is_503_when_redis_goes_away(
+    aiohttp_client: Any, settings: Settings, tmp_path: Path
+) -> None:
     from api.app import create_app
     from shared.embedded import embedded_services
 

@@ -28,16 +28,34 @@ async def expect_json(resp: aiohttp.ClientResponse, status: int) -> Any:
 
 
 async def create_conformance_contexts(client: Any, headers: dict[str, str]) -> Contexts:
-    a = await expect_json(await client.post("/api/v1/accounts", json={"account": {"name": "Account A"}},
-                                            headers=headers), 200)
-    a1 = await expect_json(await client.post(f"/api/v1/accounts/{a['id']}/sub_accounts",
-                                             json={"account": {"name": "Account A1"}}, headers=headers), 200)
-    b = await expect_json(await client.post("/api/v1/accounts", json={"account": {"name": "Account B"}},
-                                            headers=headers), 200)
-    c1 = await expect_json(await client.post(f"/api/v1/accounts/{a['id']}/courses",
-                                             json={"course": {"name": "Course C1"}}, headers=headers), 200)
-    return Contexts({"A": f"accounts/{a['id']}", "A1": f"accounts/{a1['id']}", "B": f"accounts/{b['id']}",
-                     "C1": f"courses/{c1['id']}"})
+    a = await expect_json(
+        await client.post("/api/v1/accounts", json={"account": {"name": "Account A"}}, headers=headers), 200
+    )
+    a1 = await expect_json(
+        await client.post(
+            f"/api/v1/accounts/{a['id']}/sub_accounts",
+            json={"account": {"name": "Account A1"}},
+            headers=headers,
+        ),
+        200,
+    )
+    b = await expect_json(
+        await client.post("/api/v1/accounts", json={"account": {"name": "Account B"}}, headers=headers), 200
+    )
+    c1 = await expect_json(
+        await client.post(
+            f"/api/v1/accounts/{a['id']}/courses", json={"course": {"name": "Course C1"}}, headers=headers
+        ),
+        200,
+    )
+    return Contexts(
+        {
+            "A": f"accounts/{a['id']}",
+            "A1": f"accounts/{a1['id']}",
+            "B": f"accounts/{b['id']}",
+            "C1": f"courses/{c1['id']}",
+        }
+    )
 
 
 def attachment(data: bytes, filename: str = "outcomes.csv") -> aiohttp.FormData:
@@ -46,14 +64,21 @@ def attachment(data: bytes, filename: str = "outcomes.csv") -> aiohttp.FormData:
     return form
 
 
-async def wait_for_final_state(client: Any, headers: dict[str, str], context_path: str, import_id: int,
-                               run_worker: Any, timeout: float = 60) -> dict[str, Any]:
+async def wait_for_final_state(
+    client: Any,
+    headers: dict[str, str],
+    context_path: str,
+    import_id: int,
+    run_worker: Any,
+    timeout: float = 60,
+) -> dict[str, Any]:
     """Run the burst worker, then read the import until it is final (fails loudly after `timeout`)."""
     deadline = time.monotonic() + timeout
     while True:
         await run_worker()
         body = await expect_json(
-            await client.get(f"/api/v1/{context_path}/outcome_imports/{import_id}", headers=headers), 200)
+            await client.get(f"/api/v1/{context_path}/outcome_imports/{import_id}", headers=headers), 200
+        )
         if body["workflow_state"] in FINAL_STATES:
             return body
         assert time.monotonic() < deadline, f"import {import_id} still {body['workflow_state']}"
