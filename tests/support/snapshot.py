@@ -1,0 +1,30 @@
+"""The content of the outcome tables, independent of ids and timestamps, for before/after comparisons."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+SNAPSHOT_GROUPS = """
+SELECT g.context_type, g.context_id, g.vendor_guid, g.title, g.description, g.workflow_state, p.vendor_guid AS parent
+FROM learning_outcome_groups g LEFT JOIN learning_outcome_groups p ON p.id = g.parent_id
+"""
+SNAPSHOT_OUTCOMES = """
+SELECT context_type, context_id, vendor_guid, short_description, description, display_name, calculation_method,
+       calculation_int, ratings::text, mastery_points, points_possible, workflow_state
+FROM learning_outcomes
+"""
+SNAPSHOT_LINKS = """
+SELECT o.vendor_guid, g.vendor_guid AS group_guid, l.context_type, l.context_id, l.workflow_state
+FROM learning_outcome_links l JOIN learning_outcomes o ON o.id = l.learning_outcome_id
+JOIN learning_outcome_groups g ON g.id = l.associated_group_id
+"""
+
+
+async def snapshot(db: asyncpg.Connection) -> dict[str, Any]:
+    """Sorted content rows of groups, outcomes and links."""
+    result: dict[str, Any] = {}
+    for name, sql in (("groups", SNAPSHOT_GROUPS), ("outcomes", SNAPSHOT_OUTCOMES), ("links", SNAPSHOT_LINKS)):
+        result[name] = sorted((tuple(r.values()) for r in await db.fetch(sql)), key=repr)
+    return result
