@@ -1,0 +1,91 @@
+"""Apply one batch of parsed rows to the database, with Canvas's semantics, set-based.
+
+Per batch: a few reads gather everything the rows reference (worker/batch_loader.py), the rows
+are applied one by one in file order to that in-memory state (worker/group_rows.py,
+worker/outcome_rows.py), so each row sees every earlier row, then the final states are written
+with COPY and one upsert per table. The number of statements does not depend on the number of
+rows. The one exception is a `deleted` group row: an existing group's subtree (spec §7.3) is
+not in memory, so the batch is applied and written up to that row, one recursive statement
+deletes the subtree, and the rest of the batch starts again from a fresh read.
+
+Nothing is kept between batches: inside the import's open transaction, the database is the
+memory ("already written by this import" is `last_import_id = import_id`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import asyncpg
+
+from worker import apply_sql
+from worker.batch_loader import BatchRow, load_batch_state, write_batch_state
+from worker.batch_state import BatchState, ImportRun
+from worker.group_rows import import_group_row
+from worker.outcome_rows import import_outcome_row
+from worker.rows import GroupRow, OutcomeRow, WorkflowState
+
+__all__ = ["BatchApplier", "ImportRun"]
+
+logger = logging.getLogger(__name__)
+
+
+class BatchApplier:
+    """Applies the batches of one import, in order, on one connection inside one transaction.
+
+    The caller owns the transaction (it commits or rolls back the whole import). Re-running the
+    import from scratch after a rollback gives the same objects and errors (new ids aside).
+    """
+
+    def __init__(self, conn: asyncpg.Connection, run: ImportRun) -> None:
+        self._conn = conn
+        self._run = run
+
+    async def apply(self, rows: Sequence[BatchRow]) -> list[tuple[int, str]]:
+        """Apply `rows` in file order; return their (row, message) errors in row order.
+
+        RowErrors from parsing are included as they are. Raises asyncpg errors as they come, and
+        parents.TargetGroupMissing when a row needs a target group that does not exist.
+        """
+        await apply_sql.create_stage_tables(self._conn)
+        errors: list[tuple[int, str]] = []
+        pending = rows
+        while pending:
+            part = _through_first_group_deletion(pending)
+            state = await load_batch_state(self._conn, self._run, part)
+            deleted_group_id = self._apply_rows(state, part, errors)
+            await write_batch_state(self._conn, state)
+            if deleted_group_id is not None:
+                logger.debug("import_id=%s deleting the subtree of group %s", self._run.import_id, deleted_group_id)
+                await apply_sql.delete_group_subtree(self._conn, deleted_group_id)
+            pending = pending[len(part) :]
+        return errors
+
+    def _apply_rows(self, state: BatchState, rows: Sequence[BatchRow], errors: list[tuple[int, str]]) -> int | None:
+        """Apply rows in order, adding their errors; return the id of the existing group the
+        last row deleted, if it did (its subtree is then still to be deleted)."""
+        deleted_group_id = None
+        for row in rows:
+            if isinstance(row, GroupRow):
+                result = import_group_row(state, self._run, row)
+                messages = result.messages
+                deleted_group_id = result.deleted_existing.id if result.deleted_existing else None
+            elif isinstance(row, OutcomeRow):
+                messages = import_outcome_row(state, self._run, row)
+            else:
+                messages = list(row.messages)
+            errors.extend((row.row, message) for message in messages)
+        return deleted_group_id
+
+
+def _through_first_group_deletion(rows: Sequence[BatchRow]) -> Sequence[BatchRow]:
+    """The rows up to and including the first `deleted` group row (all of them if none).
+
+    Such a row may delete an existing group whose subtree is not in memory, so the rows after it
+    are read afresh once it is done; cutting there keeps each read the size of its part.
+    """
+    for index, row in enumerate(rows):
+        if isinstance(row, GroupRow) and row.workflow_state is WorkflowState.DELETED:
+            return rows[: index + 1]
+    return rows

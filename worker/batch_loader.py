@@ -1,0 +1,183 @@
+"""Build a batch's BatchState with a fixed number of set-based reads, and write it back in bulk.
+
+Reads (each one statement, skipped when it has nothing to look for): the courses named by
+course_id cells; the groups (by guid in the batch's contexts, their roots, the parents this
+import already wrote, magic ids, the target group and its ancestors); the outcomes (by guid
+across the installation, magic ids) with their owners' names; every link of those outcomes;
+then ids for whatever the batch may create. Writes: one COPY plus one upsert per table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from shared.models import ContextType
+from worker import apply_sql
+from worker.batch_state import (
+    BatchState,
+    ContextKey,
+    CourseRec,
+    GroupRec,
+    ImportRun,
+    LinkRec,
+    OutcomeRec,
+    magic_group_id,
+    magic_outcome_id,
+    ratings_from_json,
+)
+from worker.outcome_rules import OutcomeState
+from worker.rows import GroupRow, OutcomeRow, RowError
+from worker.ruby import to_i
+
+BatchRow = GroupRow | OutcomeRow | RowError
+_MAX_ID = 2**63 - 1
+
+
+async def load_batch_state(conn: asyncpg.Connection, run: ImportRun, rows: Sequence[BatchRow]) -> BatchState:
+    """Everything `rows` can reference, as it is now in the import's transaction, plus reserved ids.
+
+    Meets the completeness contract of worker/batch_state.py for these rows.
+    """
+    group_rows = [r for r in rows if isinstance(r, GroupRow)]
+    outcome_rows = [r for r in rows if isinstance(r, OutcomeRow)]
+    state = BatchState(run.import_id)
+    if not group_rows and not outcome_rows:
+        return state  # only parse errors: nothing to look up
+    await _load_courses(conn, run, state, group_rows)
+    contexts: list[ContextKey] = [run.context_key]
+    contexts += [(ContextType.course.value, c.id) for c in state.courses.values() if c.in_account]
+    await _load_groups(conn, run, state, contexts, group_rows, outcome_rows)
+    await _load_outcomes(conn, run, state, outcome_rows)
+    group_ids, outcome_ids = await apply_sql.reserve_ids(
+        conn, _new_groups_bound(run, state, contexts, group_rows), _new_outcomes_bound(state, outcome_rows)
+    )
+    state.add_free_ids(group_ids, outcome_ids)
+    return state
+
+
+async def write_batch_state(conn: asyncpg.Connection, state: BatchState) -> None:
+    """Write every changed group, outcome, link and friendly description (in foreign-key order)."""
+    await apply_sql.write_groups(conn, state.dirty_groups())
+    await apply_sql.write_outcomes(conn, state.dirty_outcomes())
+    await apply_sql.write_links(conn, state.dirty_links())
+    await apply_sql.write_friendly_descriptions(conn, state.friendly_changes())
+
+
+async def _load_courses(conn: asyncpg.Connection, run: ImportRun, state: BatchState, rows: list[GroupRow]) -> None:
+    if run.context.type is not ContextType.account:
+        return  # course imports reject course_id before any lookup
+    # Canvas's Course.find_by(id: cell) casts the cell with Ruby's to_i.
+    ids = sorted({i for r in rows if r.course_id is not None and 0 < (i := to_i(r.course_id)) <= _MAX_ID})
+    if not ids:
+        return
+    for rec in await apply_sql.fetch_courses(conn, ids, run.context.id):
+        state.courses[rec["id"]] = CourseRec(rec["id"], rec["name"], rec["root_account_id"], rec["in_account"])
+
+
+async def _load_groups(
+    conn: asyncpg.Connection,
+    run: ImportRun,
+    state: BatchState,
+    contexts: list[ContextKey],
+    group_rows: list[GroupRow],
+    outcome_rows: list[OutcomeRow],
+) -> None:
+    parent_guids = {g for r in group_rows for g in r.parent_guids}
+    parent_guids.update(g for r in outcome_rows for g in r.parent_guids)
+    magic_ids = {i for r in group_rows if (i := magic_group_id(r.vendor_guid))}
+    records = await apply_sql.fetch_groups(
+        conn,
+        contexts,
+        {r.vendor_guid for r in group_rows},
+        run.import_id,
+        parent_guids,
+        magic_ids,
+        run.target_group_id,
+    )
+    chain = set()
+    for rec in records:
+        state.load_group(
+            GroupRec(
+                rec["id"],
+                (rec["context_type"], rec["context_id"]),
+                rec["root_account_id"],
+                rec["parent_id"],
+                rec["vendor_guid"],
+                rec["title"],
+                rec["description"],
+                rec["workflow_state"],
+                rec["last_import_id"],
+            )
+        )
+        if rec["in_target_chain"]:
+            chain.add(rec["id"])
+    state.target_chain = frozenset(chain)
+
+
+async def _load_outcomes(conn: asyncpg.Connection, run: ImportRun, state: BatchState, rows: list[OutcomeRow]) -> None:
+    if not rows:
+        return
+    magic_ids = {i for r in rows if (i := magic_outcome_id(r.vendor_guid))}
+    guids = {r.vendor_guid for r in rows if magic_outcome_id(r.vendor_guid) is None}
+    for rec in await apply_sql.fetch_outcomes(conn, guids, magic_ids):
+        owner = None if rec["context_type"] is None else (rec["context_type"], rec["context_id"])
+        state.load_outcome(
+            OutcomeRec(
+                rec["id"],
+                owner,
+                rec["owner_name"],
+                rec["root_account_id"],
+                _state(rec),
+                rec["last_import_id"],
+            )
+        )
+    links = await apply_sql.fetch_links(conn, list(state.outcomes), run.context.id, run.links_scoped_to_subtree)
+    for rec in links:
+        state.load_link(
+            LinkRec(
+                rec["learning_outcome_id"],
+                rec["associated_group_id"],
+                (rec["context_type"], rec["context_id"]),
+                rec["workflow_state"],
+                rec["in_import_subtree"],
+            )
+        )
+
+
+def _state(rec: asyncpg.Record) -> OutcomeState:
+    return OutcomeState(
+        vendor_guid=rec["vendor_guid"],
+        short_description=rec["short_description"],
+        description=rec["description"],
+        display_name=rec["display_name"],
+        calculation_method=rec["calculation_method"],
+        calculation_int=rec["calculation_int"],
+        ratings=ratings_from_json(rec["ratings"]),
+        mastery_points=rec["mastery_points"],
+        points_possible=rec["points_possible"],
+        workflow_state=rec["workflow_state"],
+    )
+
+
+def _new_groups_bound(run: ImportRun, state: BatchState, contexts: list[ContextKey], rows: list[GroupRow]) -> int:
+    """At most how many groups the rows can create: one per row whose guid is unknown in its
+    context, one per magic-guid row (it may free the guid another row then misses), one root
+    per context that has none."""
+    count = sum(1 for context in contexts if context not in state.roots)
+    for row in rows:
+        context = run.context_key
+        course = state.courses.get(to_i(row.course_id)) if row.course_id is not None else None
+        if course is not None and course.in_account:
+            context = (ContextType.course.value, course.id)
+        if magic_group_id(row.vendor_guid) is not None or state.find_group(context, row.vendor_guid) is None:
+            count += 1
+    return count
+
+
+def _new_outcomes_bound(state: BatchState, rows: list[OutcomeRow]) -> int:
+    """As _new_groups_bound, for outcomes (guids are global)."""
+    return sum(
+        1 for r in rows if magic_outcome_id(r.vendor_guid) is not None or state.outcome_by_guid(r.vendor_guid) is None
+    )

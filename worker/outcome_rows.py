@@ -1,0 +1,63 @@
+"""One outcome row against the batch state: spec §6.3 steps 2-8 (step 1 is in worker/rows.py).
+
+Every check ends the row with exactly one message, except model validation (all of its
+messages). A failing row changes nothing.
+"""
+
+from __future__ import annotations
+
+from shared.models import ContextType
+from worker.batch_state import BatchState, ContextKey, ImportRun, magic_outcome_id
+from worker.links import LinkScope, place_outcome, set_friendly_description
+from worker.outcome_rules import apply_outcome_row, cannot_modify_message, foreign_outcome_changes
+from worker.parents import find_parents
+from worker.rows import OutcomeRow, WorkflowState
+
+
+def import_outcome_row(state: BatchState, run: ImportRun, row: OutcomeRow) -> list[str]:
+    """Apply one outcome row in file order; returns its messages (none when it succeeded)."""
+    magic_id = magic_outcome_id(row.vendor_guid)
+    if magic_id is not None:
+        outcome = state.outcomes.get(magic_id)
+        if outcome is None:
+            # Canvas quotes the canvas_id cell (nil as ""), not the id it looked for.
+            return [f'Outcome with canvas id "{row.canvas_id or ""}" not found']
+    else:
+        outcome = state.outcome_by_guid(row.vendor_guid)
+    if outcome is not None and not _visible(run, outcome.owner):
+        return [
+            f"Outcome with ID {row.vendor_guid} already exists in another unrelated course or account "
+            f"({outcome.owner_name})"
+        ]
+    parents = find_parents(state, run, row.parent_guids, run.context_key, any_context=run.has_course_id_column)
+    if isinstance(parents, str):
+        return [parents]
+    if outcome is not None and outcome.last_import_id == run.import_id:
+        return [f'Outcome "{row.vendor_guid}" has already appeared in this import']
+    if outcome is None or outcome.owner == run.context_key:
+        result = apply_outcome_row(row, outcome.state if outcome is not None else None)
+        if isinstance(result, list):
+            return result
+        if outcome is None:
+            context = run.context
+            outcome = state.new_outcome(run.context_key, context.name, context.root_account_id, result)
+        else:
+            state.set_outcome_state(outcome, result)
+        outcome.last_import_id = run.import_id
+        outcome.dirty = True
+    else:
+        changes = foreign_outcome_changes(row, outcome.state)
+        if changes:
+            return [cannot_modify_message(changes, outcome.owner_name if outcome.owner is not None else None)]
+    if row.workflow_state is WorkflowState.DELETED:
+        parents = []
+    place_outcome(state, outcome, parents, LinkScope(run.context_key, run.links_scoped_to_subtree))
+    set_friendly_description(state, outcome, row.friendly_description)
+    return []
+
+
+def _visible(run: ImportRun, owner: ContextKey | None) -> bool:
+    """Global, the import context itself, or an account in its chain (spec §5.1)."""
+    if owner is None or owner == run.context_key:
+        return True
+    return owner[0] == ContextType.account.value and owner[1] in run.context.account_chain
