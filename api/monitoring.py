@@ -28,7 +28,7 @@ async def _probe_storage(deps: Deps) -> None:
 
 
 _PROBES = {"database": _probe_database, "redis": _probe_redis, "storage": _probe_storage}
-_PROBE_FAILURES = (*UNAVAILABLE_ERRORS, RedisError, StorageUnavailable)
+_PROBE_FAILURES: tuple[type[BaseException], ...] = (*UNAVAILABLE_ERRORS, RedisError, StorageUnavailable)
 
 
 async def _check(deps: Deps, name: str) -> tuple[str, str]:

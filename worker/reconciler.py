@@ -26,6 +26,8 @@ from worker.deps import Deps
 
 logger = logging.getLogger(__name__)
 
+_OUTAGES: tuple[type[BaseException], ...] = (*UNAVAILABLE_ERRORS, RedisError, QueueUnavailable)
+
 
 async def reconcile_once(d: Deps, redis: ArqRedis) -> tuple[list[int], list[int]]:
     """One pass; returns (released abandoned imports, re-enqueued imports)."""
@@ -49,6 +51,6 @@ async def run_reconciler(d: Deps, redis: ArqRedis) -> None:
     while True:
         try:
             await reconcile_once(d, redis)
-        except (*UNAVAILABLE_ERRORS, RedisError, QueueUnavailable):
+        except _OUTAGES:
             logger.warning("reconciler: a dependency is unavailable; trying again later", exc_info=True)
         await asyncio.sleep(d.settings.reconcile_every_seconds)  # the period of a background loop

@@ -58,9 +58,7 @@ async def _group_id(client: Any, headers: dict[str, str], context_path: str, ven
 
 
 @pytest.mark.parametrize("case", CASES)
-async def test_conformance_case(
-    case: str, client: Any, admin_headers: dict[str, str], run_worker: Any
-) -> None:
+async def test_conformance_case(case: str, client: Any, admin_headers: dict[str, str], run_worker: Any) -> None:
     case_dir = CONFORMANCE_DIR / case
     expected = json.loads((case_dir / "expected.json").read_text())
     contexts = await create_conformance_contexts(client, admin_headers)

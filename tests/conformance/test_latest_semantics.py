@@ -18,9 +18,7 @@ async def test_latest_semantics(client: Any, admin_headers: dict[str, str], run_
 
     # 1, 2: nothing yet
     assert "message" in await expect_json(await client.get(f"{imports}/latest", headers=h), 404)
-    assert "message" in await expect_json(
-        await client.get(f"{imports}/latest/created_group_ids", headers=h), 404
-    )
+    assert "message" in await expect_json(await client.get(f"{imports}/latest/created_group_ids", headers=h), 404)
 
     # 3: create
     created = await expect_json(
@@ -57,9 +55,7 @@ async def test_latest_semantics(client: Any, admin_headers: dict[str, str], run_
 
     # 8, 9, 10: raw body, header only
     created2 = await expect_json(
-        await client.post(
-            imports, data=(CASE / "import2.csv").read_bytes(), headers={**h, "Content-Type": "text/csv"}
-        ),
+        await client.post(imports, data=(CASE / "import2.csv").read_bytes(), headers={**h, "Content-Type": "text/csv"}),
         200,
     )
     assert created2["workflow_state"] == "created"
@@ -77,17 +73,11 @@ async def test_latest_semantics(client: Any, admin_headers: dict[str, str], run_
     }
 
     # 11: older imports stay readable
-    assert (await expect_json(await client.get(f"{imports}/{i1}", headers=h), 200))[
-        "workflow_state"
-    ] == "succeeded"
+    assert (await expect_json(await client.get(f"{imports}/{i1}", headers=h), 200))["workflow_state"] == "succeeded"
 
     # 12, 13: per context
-    assert "message" in await expect_json(
-        await client.get(f"/api/v1/{c1}/outcome_imports/latest", headers=h), 404
-    )
-    assert "message" in await expect_json(
-        await client.get(f"/api/v1/{c1}/outcome_imports/{i1}", headers=h), 404
-    )
+    assert "message" in await expect_json(await client.get(f"/api/v1/{c1}/outcome_imports/latest", headers=h), 404)
+    assert "message" in await expect_json(await client.get(f"/api/v1/{c1}/outcome_imports/{i1}", headers=h), 404)
 
     # 14: a non-UTF-8 charset creates nothing
     count = await db.fetchval("SELECT count(*) FROM outcome_imports")

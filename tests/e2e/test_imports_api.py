@@ -25,9 +25,7 @@ def _form(data: bytes, name: str = "outcomes.csv") -> aiohttp.FormData:
     return form
 
 
-async def test_create_answers_canvas_json_in_state_created(
-    client: Any, admin_headers: dict[str, str]
-) -> None:
+async def test_create_answers_canvas_json_in_state_created(client: Any, admin_headers: dict[str, str]) -> None:
     resp = await client.post("/api/v1/accounts/1/outcome_imports", data=_form(CSV), headers=admin_headers)
     assert resp.status == 200
     body = await resp.json()
@@ -84,13 +82,9 @@ async def test_upload_over_the_limit_is_413_and_leaves_nothing(
             yield big[i : i + 16]
 
     for data in (_form(big), big, chunked()):
-        resp = await small_limit_client.post(
-            "/api/v1/accounts/1/outcome_imports", data=data, headers=admin_headers
-        )
+        resp = await small_limit_client.post("/api/v1/accounts/1/outcome_imports", data=data, headers=admin_headers)
         assert resp.status == 413
-        assert await resp.json() == {
-            "errors": [{"message": "The upload exceeds the maximum size of 100 bytes"}]
-        }
+        assert await resp.json() == {"errors": [{"message": "The upload exceeds the maximum size of 100 bytes"}]}
     assert await db.fetchval("SELECT count(*) FROM outcome_imports") == 0
     assert await _file_count(storage_root) == 0
 
@@ -113,17 +107,13 @@ async def test_raw_body_with_extension_skips_the_charset_check(
     "content_type",
     ["text/csv; charset=utf-8", "text/csv; charset=UTF-8", "text/csv", "application/octet-stream", ""],
 )
-async def test_raw_body_charsets_accepted(
-    client: Any, admin_headers: dict[str, str], content_type: str
-) -> None:
+async def test_raw_body_charsets_accepted(client: Any, admin_headers: dict[str, str], content_type: str) -> None:
     headers = {**admin_headers, "Content-Type": content_type} if content_type else admin_headers
     resp = await client.post("/api/v1/accounts/1/outcome_imports", data=CSV, headers=headers)
     assert resp.status == 200, await resp.text()
 
 
-async def test_bad_import_type_is_400_and_creates_nothing(
-    client: Any, admin_headers: dict[str, str], db: Any
-) -> None:
+async def test_bad_import_type_is_400_and_creates_nothing(client: Any, admin_headers: dict[str, str], db: Any) -> None:
     resp = await client.post(
         "/api/v1/accounts/1/outcome_imports?import_type=qti", data=_form(CSV), headers=admin_headers
     )
@@ -147,9 +137,7 @@ async def test_target_group_must_be_an_active_group_of_the_context(
 
 
 async def test_unknown_context_and_import(client: Any, admin_headers: dict[str, str]) -> None:
-    resp = await client.post(
-        "/api/v1/accounts/424242/outcome_imports", data=_form(CSV), headers=admin_headers
-    )
+    resp = await client.post("/api/v1/accounts/424242/outcome_imports", data=_form(CSV), headers=admin_headers)
     assert (resp.status, await resp.json()) == (
         404,
         {"errors": [{"message": "The specified resource does not exist."}]},
@@ -168,9 +156,7 @@ async def test_unauthenticated_and_bad_token(client: Any) -> None:
         "status": "unauthenticated",
         "errors": [{"message": "user authorization required"}],
     }
-    resp = await client.get(
-        "/api/v1/accounts/1/outcome_imports/latest", headers={"Authorization": "Bearer nope"}
-    )
+    resp = await client.get("/api/v1/accounts/1/outcome_imports/latest", headers={"Authorization": "Bearer nope"})
     assert (resp.status, await resp.json()) == (401, {"errors": [{"message": "Invalid access token."}]})
 
 
@@ -229,9 +215,7 @@ async def test_health_reports_every_dependency(client: Any) -> None:
     )
 
 
-async def test_health_is_503_when_redis_goes_away(
-    aiohttp_client: Any, settings: Settings, tmp_path: Path
-) -> None:
+async def test_health_is_503_when_redis_goes_away(aiohttp_client: Any, settings: Settings, tmp_path: Path) -> None:
     from api.app import create_app
     from shared.embedded import embedded_services
 

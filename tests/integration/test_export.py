@@ -52,9 +52,7 @@ async def _chunks(data: bytes, size: int = 7) -> AsyncIterator[bytes]:
 
 async def strict_records(data: bytes) -> list[list[str | None]]:
     """The records as the importer's strict reader sees them (raises on anything malformed)."""
-    return [
-        [None if c is None else c.decode() for c in cells] async for _, cells in read_records(_chunks(data))
-    ]
+    return [[None if c is None else c.decode() for c in cells] async for _, cells in read_records(_chunks(data))]
 
 
 @dataclass
@@ -75,9 +73,7 @@ async def tree(db: asyncpg.Connection) -> Tree:
     g1 = await insert_group(db, ctx, "Top, level", parent_id=root, vendor_guid="g1", description='Says "hi"')
     g2 = await insert_group(db, ctx, " Middle", parent_id=g1, vendor_guid="g2")
     g3 = await insert_group(db, ctx, "Deep", parent_id=g2)
-    geo = await insert_group(
-        db, ctx, "Équations", parent_id=root, vendor_guid="geo", description="line1\nline2"
-    )
+    geo = await insert_group(db, ctx, "Équations", parent_id=root, vendor_guid="geo", description="line1\nline2")
     gone = await insert_group(db, ctx, "Gone", parent_id=root, vendor_guid="gone", workflow_state="deleted")
     hidden = await insert_group(db, ctx, "Hidden", parent_id=gone, vendor_guid="hidden")
 
@@ -174,9 +170,7 @@ async def test_export_of_an_empty_context_is_the_header(
     client: Client, admin_headers: dict[str, str], db: asyncpg.Connection
 ) -> None:
     account = await insert_account(db, "Empty")
-    assert (
-        await export_csv(client, admin_headers, f"/api/v1/accounts/{account}") == (HEADER + "\r\n").encode()
-    )
+    assert await export_csv(client, admin_headers, f"/api/v1/accounts/{account}") == (HEADER + "\r\n").encode()
     assert await db.fetchval("SELECT count(*) FROM learning_outcome_groups") == 0
 
 
@@ -324,9 +318,7 @@ ROUND_TRIP_CSV = (
 ).encode()
 
 
-async def _import(
-    client: Client, headers: dict[str, str], context_path: str, data: bytes, run_worker: Any
-) -> None:
+async def _import(client: Client, headers: dict[str, str], context_path: str, data: bytes, run_worker: Any) -> None:
     created = await expect_json(
         await client.post(f"/api/v1/{context_path}/outcome_imports", data=attachment(data), headers=headers),
         200,

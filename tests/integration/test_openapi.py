@@ -202,9 +202,7 @@ def test_every_route_is_documented_and_every_documented_route_exists(
     documented = {(method, path) for path, method, _ in operations(document)}
     undocumented = sorted(routed - documented)
     unrouted = sorted(documented - routed)
-    assert not undocumented and not unrouted, (
-        f"undocumented: {undocumented}; documented but not routed: {unrouted}"
-    )
+    assert not undocumented and not unrouted, f"undocumented: {undocumented}; documented but not routed: {unrouted}"
 
 
 async def test_docs_routes_serve_the_document(aiohttp_client: Any, document: dict[str, Any]) -> None:
@@ -335,9 +333,7 @@ def test_outcome_schemas_match_the_json_built(document: dict[str, Any]) -> None:
         assert_matches(document, "OutcomeAbbrev", outcome_json(outcome, can_edit=False, full=False))
         link = OutcomeLink(id=9, context_type=ContextType.account, context_id=1, group=group, outcome=outcome)
         for full in (False, True):
-            body = outcome_link_json(
-                link, can_manage=True, can_edit_outcome=True, full_outcome=full, full_group=full
-            )
+            body = outcome_link_json(link, can_manage=True, can_edit_outcome=True, full_outcome=full, full_group=full)
             assert_matches(document, "OutcomeLink", body)
 
 
@@ -348,9 +344,7 @@ def test_provisioning_schemas_match_the_json_built(document: dict[str, Any]) -> 
         id=2, name="Jane Doe", sortable_name="Doe, Jane", short_name="Jane", login_id="jane", created_at=NOW
     )
     samples: dict[str, Any] = {
-        "Account": Account(
-            id=1, name="Root", parent_account_id=None, root_account_id=None, workflow_state="active"
-        ),
+        "Account": Account(id=1, name="Root", parent_account_id=None, root_account_id=None, workflow_state="active"),
         "Course": Course(
             id=4,
             name="Algebra 1",
@@ -371,9 +365,7 @@ def test_provisioning_schemas_match_the_json_built(document: dict[str, Any]) -> 
             created_at=NOW,
             user=user,
         ),
-        "AccessToken": Token(
-            id=10, user_id=2, purpose="imports", expires_at=None, created_at=NOW, plain="secret"
-        ),
+        "AccessToken": Token(id=10, user_id=2, purpose="imports", expires_at=None, created_at=NOW, plain="secret"),
     }
     for name, sample in samples.items():
         assert_matches(document, name, sample.as_canvas_json())

@@ -41,9 +41,7 @@ async def make_user(
         token[-4:],
     )
     for account_id in admin_of:
-        await db.execute(
-            "INSERT INTO account_users (account_id, user_id) VALUES ($1, $2)", account_id, user_id
-        )
+        await db.execute("INSERT INTO account_users (account_id, user_id) VALUES ($1, $2)", account_id, user_id)
     for course_id in teacher_of:
         await db.execute(
             "INSERT INTO enrollments (course_id, user_id, type) VALUES ($1, $2, 'TeacherEnrollment')",
@@ -79,18 +77,14 @@ async def world(db: asyncpg.Connection) -> World:
     c1 = await insert_course(db, "Course C1", a)
     ctx = ("Account", a)
     root = await insert_group(db, ctx, "Account A")
-    alg = await insert_group(
-        db, ctx, "Algebra", parent_id=root, vendor_guid="alg", description="Algebra standards"
-    )
+    alg = await insert_group(db, ctx, "Algebra", parent_id=root, vendor_guid="alg", description="Algebra standards")
     lin = await insert_group(db, ctx, "Linear", parent_id=alg, vendor_guid="lin")
     arith = await insert_group(db, ctx, "arithmetic", parent_id=root, vendor_guid="arith")
     geo = await insert_group(db, ctx, "Geometry", parent_id=root, vendor_guid="geo", description="")
     old = await insert_group(db, ctx, "Old", parent_id=root, vendor_guid="old", workflow_state="deleted")
     b_root = await insert_group(db, ("Account", b), "Account B")
     b_group = await insert_group(db, ("Account", b), "B group", parent_id=b_root, vendor_guid="bg")
-    solve = await insert_outcome(
-        db, ctx, "Solve for x", vendor_guid="sx", description="<p>x</p>", display_name="ALG-1"
-    )
+    solve = await insert_outcome(db, ctx, "Solve for x", vendor_guid="sx", description="<p>x</p>", display_name="ALG-1")
     place = await insert_outcome(
         db,
         ctx,
@@ -198,14 +192,10 @@ async def test_show_group_full_json(client: Client, admin_headers: dict[str, str
 async def test_group_routes_404_for_groups_not_active_in_the_context(
     client: Client, admin_headers: dict[str, str], world: World, which: str
 ) -> None:
-    group = {"deleted": world.old, "other_context": world.b_group, "unknown": 999999, "not_a_number": "abc"}[
-        which
-    ]
+    group = {"deleted": world.old, "other_context": world.b_group, "unknown": 999999, "not_a_number": "abc"}[which]
     for suffix in ("", "/subgroups", "/outcomes"):
         assert (
-            await get(
-                client, f"/api/v1/accounts/{world.a}/outcome_groups/{group}{suffix}", admin_headers, 404
-            )
+            await get(client, f"/api/v1/accounts/{world.a}/outcome_groups/{group}{suffix}", admin_headers, 404)
             == NOT_FOUND
         )
 
@@ -227,11 +217,7 @@ async def test_outcome_groups_lists_active_groups_across_pages(
     for link in links.values():
         assert link.is_absolute() and link.host == client.server.host and link.port == client.server.port
         assert link.path == f"{ctx}/outcome_groups"
-        assert (
-            link.query["extra"] == "kept"
-            and link.query["per_page"] == "2"
-            and "access_token" not in link.query
-        )
+        assert link.query["extra"] == "kept" and link.query["per_page"] == "2" and "access_token" not in link.query
     assert {rel: u.query["page"] for rel, u in links.items()} == {
         '"current"': "2",
         '"next"': "3",
@@ -263,9 +249,7 @@ async def test_outcome_groups_lists_active_groups_across_pages(
 async def test_pagination_parameters_fall_back_like_canvas(
     client: Client, admin_headers: dict[str, str], world: World, query: str, count: int
 ) -> None:
-    assert (
-        len(await get(client, f"/api/v1/accounts/{world.a}/outcome_groups?{query}", admin_headers)) == count
-    )
+    assert len(await get(client, f"/api/v1/accounts/{world.a}/outcome_groups?{query}", admin_headers)) == count
 
 
 async def test_subgroups_are_active_abbreviated_and_ordered_by_title(
@@ -285,9 +269,7 @@ async def test_subgroups_are_active_abbreviated_and_ordered_by_title(
     assert 'page=2&per_page=1>; rel="prev"' in paged.headers["Link"]
 
 
-def outcome_abbrev(
-    world: World, outcome_id: int, guid: str, title: str, display_name: str | None
-) -> dict[str, Any]:
+def outcome_abbrev(world: World, outcome_id: int, guid: str, title: str, display_name: str | None) -> dict[str, Any]:
     return {
         "id": outcome_id,
         "context_type": "Account",
@@ -327,9 +309,7 @@ async def test_group_outcomes_are_active_links_ordered_by_outcome_title(
             "assessed": False,
         },
     ]
-    full = await get(
-        client, f"/api/v1/{ctx}/outcome_groups/{world.alg}/outcomes?outcome_style=full", admin_headers
-    )
+    full = await get(client, f"/api/v1/{ctx}/outcome_groups/{world.alg}/outcomes?outcome_style=full", admin_headers)
     assert full[0]["outcome"] == {
         **outcome_abbrev(world, world.place, "pv", "place value", None),
         "description": None,
@@ -466,9 +446,7 @@ async def test_fetch_tree_of_a_context_without_groups_creates_no_root(
         "kind": "root",
         "children": [],
     }
-    assert (
-        await db.fetchval("SELECT count(*) FROM learning_outcome_groups WHERE context_id = $1", world.a1) == 0
-    )
+    assert await db.fetchval("SELECT count(*) FROM learning_outcome_groups WHERE context_id = $1", world.a1) == 0
 
 
 def test_assert_tree_matches_rules() -> None:

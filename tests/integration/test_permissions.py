@@ -45,9 +45,7 @@ BAD_AUTH = {
 class World:
     accounts: dict[str, int]  # "A", "A1", "A2", "B"
     courses: dict[str, int]  # "C1", "C2"
-    users: dict[
-        str, int
-    ]  # every caller, plus "bystander" (never a caller, target of admin/enrollment writes)
+    users: dict[str, int]  # every caller, plus "bystander" (never a caller, target of admin/enrollment writes)
     headers: dict[str, dict[str, str]]  # every caller and bad-auth case
 
 
@@ -96,9 +94,7 @@ async def world(client: Client, admin_headers: dict[str, str], db: asyncpg.Conne
     # Even a site admin's token stops working once expired.
     expired_id, expired = await token_for(await db.fetchval("SELECT id FROM users WHERE site_admin"))
     deleted_id, deleted = await token_for(users[ADMIN_A])
-    await db.execute(
-        "UPDATE access_tokens SET expires_at = now() - interval '1 minute' WHERE id = $1", expired_id
-    )
+    await db.execute("UPDATE access_tokens SET expires_at = now() - interval '1 minute' WHERE id = $1", expired_id)
     await db.execute("UPDATE access_tokens SET workflow_state = 'deleted' WHERE id = $1", deleted_id)
     headers |= {
         "no_token": {},
@@ -241,9 +237,7 @@ def _bad_auth_answers() -> dict[str, Any]:
 @pytest.mark.parametrize("name", list(CASES))
 async def test_route_permissions(client: Client, world: World, name: str) -> None:
     case = CASES[name]
-    answers = await _answers(
-        client, world, case.method, case.path(world), lambda caller: case.body(world, caller)
-    )
+    answers = await _answers(client, world, case.method, case.path(world), lambda caller: case.body(world, caller))
     if case.permitted_answer is None:
         # Success bodies are checked in test_provisioning; here only that the caller got through.
         answers = {c: (a[0], None) if a[0] == 200 else a for c, a in answers.items()}
@@ -282,12 +276,8 @@ async def test_permission_is_checked_before_parameters(client: Client, world: Wo
 async def test_removed_admin_and_inactive_teacher_lose_access(
     client: Client, world: World, db: asyncpg.Connection
 ) -> None:
-    await db.execute(
-        "UPDATE account_users SET workflow_state = 'deleted' WHERE user_id = $1", world.users[ADMIN_A1]
-    )
-    await db.execute(
-        "UPDATE enrollments SET workflow_state = 'inactive' WHERE user_id = $1", world.users[TEACHER_C1]
-    )
+    await db.execute("UPDATE account_users SET workflow_state = 'deleted' WHERE user_id = $1", world.users[ADMIN_A1])
+    await db.execute("UPDATE enrollments SET workflow_state = 'inactive' WHERE user_id = $1", world.users[TEACHER_C1])
     for caller, path in (
         (ADMIN_A1, f"/api/v1/accounts/{world.accounts['A1']}"),
         (TEACHER_C1, f"/api/v1/courses/{world.courses['C1']}"),

@@ -28,11 +28,7 @@ def missing(name: str) -> dict[str, Any]:
 def flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
     """A nested body as Canvas form fields: {"user": {"name": "J"}} -> [("user[name]", "J")]."""
     if isinstance(value, dict):
-        return [
-            pair
-            for key, item in value.items()
-            for pair in flatten(item, f"{prefix}[{key}]" if prefix else key)
-        ]
+        return [pair for key, item in value.items() for pair in flatten(item, f"{prefix}[{key}]" if prefix else key)]
     if isinstance(value, list):
         return [pair for item in value for pair in flatten(item, f"{prefix}[]")]
     return [(prefix, str(value))]
@@ -47,9 +43,7 @@ def send(request: pytest.FixtureRequest, client: Client, admin_headers: dict[str
     ) -> tuple[int, Any]:
         kwargs: dict[str, Any] = {"headers": headers or admin_headers}
         if body is not None:
-            kwargs["json" if request.param == "json" else "data"] = (
-                body if request.param == "json" else flatten(body)
-            )
+            kwargs["json" if request.param == "json" else "data"] = body if request.param == "json" else flatten(body)
         resp = await client.request(method, path, **kwargs)
         return resp.status, await resp.json()
 
@@ -92,9 +86,7 @@ async def test_create_root_account(send: Send, db: asyncpg.Connection) -> None:
         "workflow_state": "active",
     }
     assert isinstance(body["id"], int) and body["id"] > 1
-    row = await db.fetchrow(
-        "SELECT name, parent_account_id, root_account_id FROM accounts WHERE id = $1", body["id"]
-    )
+    row = await db.fetchrow("SELECT name, parent_account_id, root_account_id FROM accounts WHERE id = $1", body["id"])
     assert dict(row) == {"name": "Acme University", "parent_account_id": None, "root_account_id": None}
 
 
@@ -159,9 +151,7 @@ async def test_list_sub_accounts_direct_recursive_and_paginated(
     assert await send("GET", base + "?recursive=true") == (200, [a1, a2, a1x])
     assert await send("GET", base + "?recursive=false") == (200, [a1, a2])
 
-    resp = await client.get(
-        base, params={"recursive": "true", "per_page": "2", "page": "2"}, headers=admin_headers
-    )
+    resp = await client.get(base, params={"recursive": "true", "per_page": "2", "page": "2"}, headers=admin_headers)
     assert (resp.status, await resp.json()) == (200, [a1x])
     links = {rel: url for url, rel in (part.split("; rel=") for part in resp.headers["Link"].split(","))}
     assert set(links) == {'"current"', '"prev"', '"first"', '"last"'}
@@ -263,9 +253,7 @@ async def test_duplicate_login_id_is_a_canvas_validation_error(send: Send) -> No
         assert status == 400
         assert body == {
             "errors": {
-                "user": {
-                    "pseudonyms": [{"attribute": "pseudonyms", "type": "invalid", "message": "is invalid"}]
-                },
+                "user": {"pseudonyms": [{"attribute": "pseudonyms", "type": "invalid", "message": "is invalid"}]},
                 "pseudonym": {
                     "unique_id": [
                         {
@@ -303,9 +291,7 @@ async def test_create_admin(send: Send, db: asyncpg.Connection) -> None:
         "POST", f"/api/v1/accounts/{account['id']}/admins", {"user_id": user["id"], "role": "AccountAdmin"}
     )
     assert again == (200, admin)
-    rows = await db.fetch(
-        "SELECT account_id, user_id, role FROM account_users WHERE user_id = $1", user["id"]
-    )
+    rows = await db.fetch("SELECT account_id, user_id, role FROM account_users WHERE user_id = $1", user["id"])
     assert [tuple(r) for r in rows] == [(account["id"], user["id"], "AccountAdmin")]
 
 
@@ -415,9 +401,7 @@ async def test_create_enrollment_parameter_errors_and_unknown_user(send: Send) -
 # --- tokens -----------------------------------------------------------------------------------
 
 
-async def test_create_token_shows_it_once_and_stores_only_its_digest(
-    send: Send, db: asyncpg.Connection
-) -> None:
+async def test_create_token_shows_it_once_and_stores_only_its_digest(send: Send, db: asyncpg.Connection) -> None:
     user = await make_user(send, 1, "tok", name="Toki Owner")
     status, token = await send(
         "POST",
@@ -495,9 +479,7 @@ async def test_create_token_parameter_errors(send: Send) -> None:
         ("POST", "/api/v1/users/nobody/tokens"),
     ],
 )
-async def test_unknown_ids_are_404(
-    client: Client, admin_headers: dict[str, str], method: str, path: str
-) -> None:
+async def test_unknown_ids_are_404(client: Client, admin_headers: dict[str, str], method: str, path: str) -> None:
     resp = await client.request(method, path, headers=admin_headers, json={})
     assert (resp.status, await resp.json()) == (404, NOT_FOUND)
 
@@ -512,9 +494,7 @@ async def test_deleted_account_and_course_are_404(send: Send, db: asyncpg.Connec
 
 
 async def test_parameters_in_the_query_string(client: Client, admin_headers: dict[str, str]) -> None:
-    resp = await client.post(
-        "/api/v1/accounts", params={"account[name]": "From Query"}, headers=admin_headers
-    )
+    resp = await client.post("/api/v1/accounts", params={"account[name]": "From Query"}, headers=admin_headers)
     assert (resp.status, (await resp.json())["name"]) == (200, "From Query")
 
 

@@ -162,9 +162,7 @@ class StorageContract:
             pytest.param(PART_BYTES + MiB, id="after-a-whole-part"),
         ],
     )
-    async def test_failing_stream_leaves_nothing_behind_and_propagates(
-        self, backend: Backend, fail_after: int
-    ) -> None:
+    async def test_failing_stream_leaves_nothing_behind_and_propagates(self, backend: Backend, fail_after: int) -> None:
         too_large = UploadTooLarge()
 
         async def chunks() -> AsyncIterator[bytes]:
@@ -209,9 +207,7 @@ class StorageContract:
             await upload
         assert await backend.list_everything() == []
 
-    @pytest.mark.parametrize(
-        "key", ["../escape.csv", "/absolute.csv", "a/../../b.csv", "", "a//b.csv", "./a"]
-    )
+    @pytest.mark.parametrize("key", ["../escape.csv", "/absolute.csv", "a/../../b.csv", "", "a//b.csv", "./a"])
     async def test_keys_that_could_escape_are_rejected(self, backend: Backend, key: str) -> None:
         with pytest.raises(ValueError, match="invalid object key"):
             await backend.storage.put_stream(key, chunks_of([b"x\n"]))
@@ -275,9 +271,7 @@ class TestS3Storage(StorageContract):
             )
 
         url = f"s3://{bucket}/{prefix}"
-        async with open_storage(
-            url, s3_endpoint_url=s3_server.endpoint_url, s3_region=s3_server.region
-        ) as storage:
+        async with open_storage(url, s3_endpoint_url=s3_server.endpoint_url, s3_region=s3_server.region) as storage:
             yield Backend(storage, list_everything)
 
     async def test_keys_are_put_under_the_url_prefix(
@@ -329,9 +323,7 @@ async def test_unreachable_s3_check_raises_unavailable(unreachable_s3: S3Storage
     assert isinstance(raised.value.__cause__, BotoCoreError)
 
 
-@pytest.mark.parametrize(
-    "size", [pytest.param(10, id="single-put"), pytest.param(PART_BYTES, id="multipart")]
-)
+@pytest.mark.parametrize("size", [pytest.param(10, id="single-put"), pytest.param(PART_BYTES, id="multipart")])
 async def test_unreachable_s3_put_stream_raises_unavailable(unreachable_s3: S3Storage, size: int) -> None:
     with pytest.raises(StorageUnavailable) as raised:
         await unreachable_s3.put_stream(new_object_key(), chunks_of([b"x" * size]))

@@ -86,9 +86,7 @@ def free_ports(count: int) -> list[int]:
 
 
 @contextmanager
-def run_seaweedfs(
-    bucket: str = "outcome-imports-test", *, startup_timeout: float = 30.0
-) -> Iterator[S3Server]:
+def run_seaweedfs(bucket: str = "outcome-imports-test", *, startup_timeout: float = 30.0) -> Iterator[S3Server]:
     """Start `weed mini` on free ports with a scratch data dir, create `bucket`, yield the server.
 
     Returns once an authenticated HeadBucket succeeds (polling until `startup_timeout` seconds, then
@@ -120,9 +118,7 @@ def run_seaweedfs(
         env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
         log_path = Path(scratch) / "weed.log"
         with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-            )
+            process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
             _create_bucket_when_ready(server, process, log_path, startup_timeout)
             yield server
@@ -159,9 +155,7 @@ def _poll_create_bucket(
         else:
             return
         time.sleep(0.1)  # between polls of a server that is still starting
-    raise RuntimeError(
-        f"SeaweedFS S3 not ready after {timeout} s (last error: {last_error!r}):\n{_tail(log_path)}"
-    )
+    raise RuntimeError(f"SeaweedFS S3 not ready after {timeout} s (last error: {last_error!r}):\n{_tail(log_path)}")
 
 
 def _sync_client(server: S3Server) -> Any:

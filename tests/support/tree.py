@@ -37,9 +37,7 @@ def next_link(link_header: str | None) -> str | None:
     return None
 
 
-async def get_all_pages(
-    client: TestClient[Any, Any], headers: Mapping[str, str], path: str
-) -> list[dict[str, Any]]:
+async def get_all_pages(client: TestClient[Any, Any], headers: Mapping[str, str], path: str) -> list[dict[str, Any]]:
     """Every item of a paginated list, following `rel="next"` until there is none."""
     items: list[dict[str, Any]] = []
     url: str | None = path
@@ -98,10 +96,7 @@ async def fetch_tree(client: TestClient[Any, Any], headers: Mapping[str, str], c
     """
     if not context_path.startswith("/"):
         context_path = f"/api/v1/{context_path}"
-    groups = {
-        g["id"]: g
-        for g in await get_all_pages(client, headers, f"{context_path}/outcome_groups?per_page=100")
-    }
+    groups = {g["id"]: g for g in await get_all_pages(client, headers, f"{context_path}/outcome_groups?per_page=100")}
     if not groups:
         return {"kind": "root", "children": []}
     response = await client.get(f"{context_path}/root_outcome_group", headers=headers, allow_redirects=False)
@@ -137,15 +132,11 @@ def _compare_ratings(actual: Any, expected: list[Any], where: str) -> None:
     )
     for i, (got, want) in enumerate(zip(actual, expected, strict=True)):
         for key, value in want.items():
-            assert _same_value(key, got.get(key), value), (
-                f"{where}: ratings[{i}].{key} {got.get(key)!r} != {value!r}"
-            )
+            assert _same_value(key, got.get(key), value), f"{where}: ratings[{i}].{key} {got.get(key)!r} != {value!r}"
 
 
 def _compare_node(actual: Mapping[str, Any], expected: Mapping[str, Any], where: str) -> None:
-    assert actual.get("kind") == expected["kind"], (
-        f"{where}: kind {actual.get('kind')!r} != {expected['kind']!r}"
-    )
+    assert actual.get("kind") == expected["kind"], f"{where}: kind {actual.get('kind')!r} != {expected['kind']!r}"
     for key, value in expected.items():
         if key in ("kind", "children"):
             continue
@@ -162,9 +153,7 @@ def _compare_children(actual: list[Node], expected: list[Node], where: str) -> N
     remaining = list(actual)
     for want in expected:
         key = (want["kind"], want.get("vendor_guid"))
-        match = next(
-            (i for i, got in enumerate(remaining) if (got["kind"], got.get("vendor_guid")) == key), None
-        )
+        match = next((i for i, got in enumerate(remaining) if (got["kind"], got.get("vendor_guid")) == key), None)
         assert match is not None, f"{where}: missing {_label(want)} (have {[_label(c) for c in remaining]})"
         _compare_node(remaining.pop(match), want, f"{where} > {_label(want)}")
     assert not remaining, f"{where}: unexpected {[_label(c) for c in remaining]}"
@@ -287,9 +276,7 @@ async def insert_outcome(
     return outcome_id
 
 
-async def insert_link(
-    db: asyncpg.Connection, outcome_id: int, group_id: int, workflow_state: str = "active"
-) -> int:
+async def insert_link(db: asyncpg.Connection, outcome_id: int, group_id: int, workflow_state: str = "active") -> int:
     """Link the outcome into the group, in the group's context."""
     link_id: int = await db.fetchval(
         """

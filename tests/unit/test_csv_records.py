@@ -226,9 +226,7 @@ async def test_record_separator_comes_from_the_first_line_ending_even_inside_quo
 
 async def test_conformance_17_bom_is_skipped() -> None:
     data = UTF8_BOM + b"vendor_guid,object_type,title\ns\xc3\xb8ren,group,S\xc3\xb8ren\n"
-    expected = numbered(
-        [b"vendor_guid", b"object_type", b"title"], [b"s\xc3\xb8ren", b"group", b"S\xc3\xb8ren"]
-    )
+    expected = numbered([b"vendor_guid", b"object_type", b"title"], [b"s\xc3\xb8ren", b"group", b"S\xc3\xb8ren"])
     assert await read(data) == expected
     assert await read(data, cuts=[1]) == await read(data, cuts=[2]) == expected
 
@@ -377,8 +375,7 @@ async def test_round_trip(
     """Valid CSV written from random cells reads back as those cells, however chunked."""
     records: list[Cells] = [list(header), *rows]
     lines = [
-        separator.join(_write_cell(c, separator, quote_anyway.random() < 0.3) for c in record)
-        for record in records
+        separator.join(_write_cell(c, separator, quote_anyway.random() < 0.3) for c in record) for record in records
     ]
     data = (UTF8_BOM if bom else b"") + row_separator.join(lines)
     if final_line_ending or lines[-1] == b"":

@@ -66,9 +66,7 @@ def test_new_outcome_takes_the_row() -> None:
         ("average", None, ("average", None)),
     ],
 )
-def test_calculation_method_and_int(
-    method: str | None, int_: str | None, expected: tuple[str, int | None]
-) -> None:
+def test_calculation_method_and_int(method: str | None, int_: str | None, expected: tuple[str, int | None]) -> None:
     state = applied(outcome_row(calculation_method=method, calculation_int=int_))
     assert (state.calculation_method, state.calculation_int) == expected
 
@@ -117,9 +115,7 @@ def test_every_failing_attribute_in_canvas_order() -> None:
 
 
 def test_length_limits_are_inclusive_and_in_characters() -> None:
-    row = outcome_row(
-        vendor_guid="v" * 255, title="é" * 255, raw_description="d" * 65535, display_name="ñ" * 255
-    )
+    row = outcome_row(vendor_guid="v" * 255, title="é" * 255, raw_description="d" * 65535, display_name="ñ" * 255)
     assert isinstance(apply_outcome_row(row, None), OutcomeState)
     blank = outcome_row(raw_description=" " * 70000, display_name=" " * 300)
     assert isinstance(apply_outcome_row(blank, None), OutcomeState)
@@ -166,9 +162,7 @@ def test_existing_outcome_calculation_errors(
     before: tuple[str, int | None], method: str, int_: str, message: str
 ) -> None:
     previous = stored(calculation_method=before[0], calculation_int=before[1])
-    assert apply_outcome_row(outcome_row(calculation_method=method, calculation_int=int_), previous) == [
-        message
-    ]
+    assert apply_outcome_row(outcome_row(calculation_method=method, calculation_int=int_), previous) == [message]
 
 
 # --- updates: description, display_name, workflow_state (§5.5, §6.3 step 5) ----------------
@@ -216,9 +210,7 @@ def test_display_name_merge(before: str | None, given: str | None, after: str | 
     ],
 )
 def test_workflow_state(before: str, row_state: WorkflowState, after: str) -> None:
-    assert (
-        applied(outcome_row(workflow_state=row_state), stored(workflow_state=before)).workflow_state == after
-    )
+    assert applied(outcome_row(workflow_state=row_state), stored(workflow_state=before)).workflow_state == after
 
 
 def test_new_outcome_from_a_deleted_row_is_saved_active() -> None:

@@ -140,13 +140,11 @@ def test_foreign_outcome_sees_values_before_callbacks() -> None:
     assert foreign_outcome_changes(outcome_row(calculation_method="standard_decaying_average"), stored()) == [
         "calculation_method"
     ]
-    assert foreign_outcome_changes(
-        outcome_row(calculation_method="n_mastery", calculation_int="65"), stored()
-    ) == ["calculation_method"]
-    previous = stored(description="<p>x</p>")
-    assert foreign_outcome_changes(outcome_row(raw_description="<p onclick='y'>x</p>"), previous) == [
-        "description"
+    assert foreign_outcome_changes(outcome_row(calculation_method="n_mastery", calculation_int="65"), stored()) == [
+        "calculation_method"
     ]
+    previous = stored(description="<p>x</p>")
+    assert foreign_outcome_changes(outcome_row(raw_description="<p onclick='y'>x</p>"), previous) == ["description"]
     assert foreign_outcome_changes(outcome_row(raw_description="<p>x</p>"), previous) == []
 
 
@@ -167,8 +165,7 @@ def test_cannot_modify_message() -> None:
         'outcome must be modified in "Account A"'
     )
     assert cannot_modify_message(["description"], None) == (
-        'Cannot modify outcome from another context: ["description"]; '
-        "outcome must be modified in the global context"
+        'Cannot modify outcome from another context: ["description"]; outcome must be modified in the global context'
     )
 
 
@@ -187,9 +184,7 @@ def test_changed_fields() -> None:
 
 def test_group_validation_in_canvas_order() -> None:
     assert validate_group(group_row()) == []
-    assert (
-        validate_group(group_row(vendor_guid="v" * 255, title="t" * 255, raw_description="d" * 65535)) == []
-    )
+    assert validate_group(group_row(vendor_guid="v" * 255, title="t" * 255, raw_description="d" * 65535)) == []
     assert validate_group(group_row(vendor_guid="v" * 256, title="t" * 256, raw_description="d" * 65536)) == [
         "Vendor guid is too long (maximum is 255 characters)",
         "Description is too long (maximum is 65535 characters)",

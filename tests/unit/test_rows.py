@@ -30,10 +30,7 @@ def test_conformance_non_utf8_bytes() -> None:
 
 def test_first_invalid_cell_left_to_right_including_rating_cells() -> None:
     header = (*BASIC, "ratings")
-    assert (
-        error_of(["g", "outcome", "T", "3", b"\xff\xfe", b"\xc3"], header)
-        == r'Not a valid utf-8 string: "\xFF\xFE"'
-    )
+    assert error_of(["g", "outcome", "T", "3", b"\xff\xfe", b"\xc3"], header) == r'Not a valid utf-8 string: "\xFF\xFE"'
     assert error_of([b'a"\\\xe9', "outcome", b"\xff"]) == r'Not a valid utf-8 string: "a\"\\\xE9"'
 
 
@@ -41,9 +38,7 @@ def test_utf8_is_checked_before_blank_rows_are_skipped() -> None:
     assert error_of([None, b"\xa0", None]) == r'Not a valid utf-8 string: "\xA0"'
 
 
-@pytest.mark.parametrize(
-    "values", [[], [None], [None, None, None], ["", " ", None], ["\u00a0", "\t", "\u3000"]]
-)
+@pytest.mark.parametrize("values", [[], [None], [None, None, None], ["", " ", None], ["\u00a0", "\t", "\u3000"]])
 def test_blank_records_are_skipped(values: list[Cell]) -> None:
     assert parse(values) is None
 
@@ -101,9 +96,7 @@ def test_trailing_null_rating_cells_are_dropped_but_quoted_empty_ones_are_tiers(
     row = parse(["g", "outcome", "T", None, "3", "A", None, None], RATED)
     assert row.ratings == (Rating(3.0, "A"),)
     assert row.tiers_complete
-    assert (
-        error_of(["g", "outcome", "T", None, "3", "A", ""], RATED) == "Points for rating tier 2 not present"
-    )
+    assert error_of(["g", "outcome", "T", None, "3", "A", ""], RATED) == "Points for rating tier 2 not present"
 
 
 def test_rating_cells_beyond_the_names_need_no_ratings_column() -> None:
@@ -154,9 +147,7 @@ def test_ratings_are_checked_before_mastery_points_and_everything_else() -> None
     )
 
 
-@pytest.mark.parametrize(
-    ("raw", "value"), [("3", 3.0), (" 2.5 ", 2.5), ("1,5", 15.0), ("-1", -1.0), ("", None)]
-)
+@pytest.mark.parametrize(("raw", "value"), [("3", 3.0), (" 2.5 ", 2.5), ("1,5", 15.0), ("-1", -1.0), ("", None)])
 def test_mastery_points(raw: str, value: float | None) -> None:
     assert parse(["g", "outcome", "T", raw], (*BASIC, "mastery_points")).mastery_points == value
 
@@ -253,9 +244,7 @@ GROUP_HEADER = (*BASIC, "calculation_int", "mastery_points", "calculation_method
         (None, None, ["3"], ["ratings"]),
     ],
 )
-def test_outcome_only_fields_on_a_group(
-    method: Cell, int_: Cell, ratings: list[Cell], listed: list[str]
-) -> None:
+def test_outcome_only_fields_on_a_group(method: Cell, int_: Cell, ratings: list[Cell], listed: list[str]) -> None:
     message = error_of(["g", "group", "T", int_, None, method, None, *ratings], GROUP_HEADER)
     assert message == "Invalid fields for a group: [" + ", ".join(f'"{name}"' for name in listed) + "]"
 
@@ -312,10 +301,7 @@ def test_group_blank_fields() -> None:
 
 
 def test_course_id_on_an_outcome() -> None:
-    assert (
-        error_of(["o", "outcome", "T", None, None, "12"], FULL)
-        == 'Invalid fields for an outcome: ["course_id"]'
-    )
+    assert error_of(["o", "outcome", "T", None, None, "12"], FULL) == 'Invalid fields for an outcome: ["course_id"]'
     assert isinstance(parse(["o", "outcome", "T", None, None, " "], FULL), OutcomeRow)
 
 

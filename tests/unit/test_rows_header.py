@@ -11,9 +11,7 @@ from worker.rows import NullHeaderCell, OutcomeRow, parse_header, parse_row
 # --- header (§4.4) -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "case", ["05-missing-required-header", "06-unknown-column", "07-fields-after-ratings"]
-)
+@pytest.mark.parametrize("case", ["05-missing-required-header", "06-unknown-column", "07-fields-after-ratings"])
 def test_conformance_header_failures(case: str) -> None:
     records, expected = conformance_case(case)
     with pytest.raises(ImportFailed) as failure:
