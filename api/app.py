@@ -8,7 +8,6 @@ from contextlib import AsyncExitStack
 
 from aiohttp import web
 from arq import create_pool as create_arq_pool
-from arq.connections import RedisSettings
 
 from api.deps import DEPS, Deps
 from api.errors import error_middleware
@@ -16,6 +15,7 @@ from api.routes import setup_routes
 from shared.db.accounts import ensure_bootstrap_admin
 from shared.db.migrate import apply_migrations
 from shared.db.pool import create_pool
+from shared.queue import redis_settings
 from shared.settings import Settings
 from shared.status import StatusStore
 from shared.storage import open_storage
@@ -33,7 +33,8 @@ async def _open_dependencies(app: web.Application) -> AsyncIterator[None]:
             await apply_migrations(conn)
             if settings.bootstrap_token:
                 await ensure_bootstrap_admin(conn, settings.bootstrap_token)
-        redis = await create_arq_pool(RedisSettings.from_dsn(settings.redis_url))
+        # Few retries: an API request should not hang while Redis is away (PostgreSQL answers instead).
+        redis = await create_arq_pool(redis_settings(settings.redis_url, command_retries=1))
         stack.push_async_callback(redis.aclose)
         storage = await stack.enter_async_context(
             open_storage(

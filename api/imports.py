@@ -14,7 +14,7 @@ from api.uploads import charset_error, read_upload
 from shared.db import imports as queries
 from shared.db.accounts import Context
 from shared.db.errors import translate_db_errors
-from shared.errors import OutcomeImportsError
+from shared.errors import QueueUnavailable
 from shared.models import ImportState
 from shared.queue import enqueue_import
 from shared.storage import new_object_key
@@ -64,19 +64,12 @@ async def create_import(request: web.Request) -> web.Response:
     await deps.status.put(outcome_import.id, context.key, body)
     try:
         await enqueue_import(deps.redis, outcome_import.id)
-    except OutcomeImportsError:
-        # Nothing is left behind: the client hears 503 and may simply try again.
-        await _discard(deps, outcome_import.id, stored.key)
-        raise
+    except QueueUnavailable:
+        # The import is committed, and PostgreSQL is the truth: the workers' reconciler enqueues
+        # every `created` import that has no job, as soon as Redis answers again.
+        logger.warning("import_id=%s: Redis unavailable; the reconciler will enqueue it", outcome_import.id)
     logger.info("created import_id=%s context=%s bytes=%s", outcome_import.id, context.key, stored.size)
     return web.json_response(body)
-
-
-async def _discard(deps: Deps, import_id: int, object_key: str) -> None:
-    with translate_db_errors():
-        await deps.pool.execute("DELETE FROM outcome_imports WHERE id = $1", import_id)
-    await deps.status.forget(import_id)
-    await deps.storage.delete(object_key)
 
 
 async def _target_group(request: web.Request, deps: Deps, context: Context) -> int | None:

@@ -103,11 +103,9 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(str(exc))
         asyncio.run(migrate(env["DATABASE_URL"]))
 
-        python = sys.executable
-        processes = [
-            subprocess.Popen([python, "-m", "api", "--host", args.host, "--port", str(args.port)], env=env)
-        ]
-        processes += [subprocess.Popen([python, "-m", "worker"], env=env) for _ in range(args.workers)]
+        commands = [[sys.executable, "-m", "api", "--host", args.host, "--port", str(args.port)]]
+        commands += [[sys.executable, "-m", "worker"]] * args.workers
+        processes = [subprocess.Popen(command, env=env) for command in commands]
         stack.callback(_stop, processes)
         url = f"http://{args.host}:{args.port}"
         _wait_until_healthy(url, processes)
@@ -128,8 +126,13 @@ def main(argv: list[str] | None = None) -> None:
 
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
-        while not stopping and all(p.poll() is None for p in processes):
-            time.sleep(0.5)  # supervising: a signal sets `stopping`, a dead child ends the loop
-        if not stopping:
-            print("a process exited unexpectedly; stopping everything", file=sys.stderr, flush=True)
+        while not stopping:
+            time.sleep(0.5)  # supervising: a signal sets `stopping`
+            for i, process in enumerate(processes):
+                # A process that died (e.g. a worker that gave up on a long Redis outage) is started
+                # again, as Kubernetes or compose would; imports it held are re-run by the reaper.
+                if process.poll() is not None and not stopping:
+                    print(f"{' '.join(commands[i][1:3])} exited with {process.returncode}; restarting it",
+                          file=sys.stderr, flush=True)
+                    processes[i] = subprocess.Popen(commands[i], env=env)
         print("stopping...", flush=True)

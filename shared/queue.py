@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
-from arq.connections import ArqRedis
+from arq.connections import ArqRedis, RedisSettings
 from arq.constants import in_progress_key_prefix, job_key_prefix
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.errors import QueueUnavailable
 
 # Our own queue name, so the service can share a Redis with other arq users.
 QUEUE_NAME = "arq:outcome-imports"
 RUN_OUTCOME_IMPORT = "run_outcome_import"
+
+
+def redis_settings(url: str, *, command_retries: int) -> RedisSettings:
+    """arq's connection settings for `url`, reconnecting by itself after a Redis restart.
+
+    Each command is retried `command_retries` times with exponential backoff (0.1 s doubling, at most
+    2 s between tries) when the connection drops, so a short restart is invisible to callers.
+    """
+    settings = RedisSettings.from_dsn(url)
+    settings.retry = Retry(ExponentialBackoff(cap=2, base=0.1), command_retries)
+    settings.retry_on_error = [RedisConnectionError, RedisTimeoutError]
+    settings.conn_timeout = 2
+    return settings
 
 
 def import_job_id(import_id: int) -> str:

@@ -7,13 +7,12 @@ from contextlib import AsyncExitStack, suppress
 from typing import Any
 
 from arq import Worker
-from arq.connections import RedisSettings
 from arq.worker import func
 
 from shared.db.accounts import ensure_bootstrap_admin
 from shared.db.migrate import apply_migrations
 from shared.db.pool import create_pool
-from shared.queue import QUEUE_NAME, RUN_OUTCOME_IMPORT
+from shared.queue import QUEUE_NAME, RUN_OUTCOME_IMPORT, redis_settings
 from shared.settings import Settings
 from shared.status import StatusStore
 from shared.storage import open_storage
@@ -25,6 +24,9 @@ from worker.reconciler import run_reconciler
 # every deferral as a try, so the real limit on failed attempts is Settings.job_max_tries, kept in PostgreSQL.
 UNLIMITED_TRIES = 1_000_000
 _STACK_KEY = "exit_stack"
+# A worker rides out a Redis restart of about half a minute (backoff capped at 2 s); past that it
+# exits and its supervisor (`outcome-imports run`, Kubernetes, compose) starts it again.
+REDIS_COMMAND_RETRIES = 20
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
@@ -65,7 +67,7 @@ def create_worker(settings: Settings, *, reconcile: bool = True, **overrides: An
 
     options: dict[str, Any] = {
         "queue_name": QUEUE_NAME,
-        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "redis_settings": redis_settings(settings.redis_url, command_retries=REDIS_COMMAND_RETRIES),
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
         "max_jobs": 4,
