@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from arq.connections import ArqRedis, RedisSettings
-from arq.constants import in_progress_key_prefix, job_key_prefix
+from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -64,3 +64,16 @@ async def release_job(redis: ArqRedis, import_id: int) -> None:
     holder is in fact alive cannot run twice: the import's advisory lock makes the second wait.
     """
     await redis.delete(in_progress_key_prefix + import_job_id(import_id))
+
+
+async def requeue_import(redis: ArqRedis, import_id: int) -> None:
+    """Enqueue an import whose job PostgreSQL says is unfinished but Redis no longer holds.
+
+    arq refuses a job id while the result of an earlier run of it is kept; that run is over, so its
+    result is dropped first.
+    """
+    try:
+        await redis.delete(result_key_prefix + import_job_id(import_id))
+    except (RedisError, OSError) as exc:
+        raise QueueUnavailable() from exc
+    await enqueue_import(redis, import_id)

@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 # An earlier import of the same root account is still running: look again soon.
 WAIT_FOR_TURN_SECONDS = 0.5
+MAX_OUTAGE_DEFER_SECONDS = 30
+_DATABASE_AWAY: tuple[type[BaseException], ...] = (DatabaseUnavailable, *UNAVAILABLE_ERRORS)
 # Conflicts another transaction may cause (e.g. two root accounts creating one outcome guid at once).
 _RETRYABLE_DB_ERRORS = (
     asyncpg.UniqueViolationError,
@@ -48,8 +50,21 @@ def unexpected_error_message() -> str:
 
 
 async def run_outcome_import(ctx: dict[str, Any], import_id: int) -> str:
-    """Process one import to `succeeded` or `failed`; idempotent (a finished import is left alone)."""
-    d = deps(ctx)
+    """Process one import to `succeeded` or `failed`; idempotent (a finished import is left alone).
+
+    While PostgreSQL is unreachable the job is deferred with a growing delay (capped), however
+    long the outage: nothing can progress meanwhile, and the import must not be lost.
+    """
+    try:
+        return await _run(deps(ctx), import_id, ctx.get("job_id"))
+    except _DATABASE_AWAY as exc:
+        delay = min(2 ** int(ctx.get("job_try", 1)), MAX_OUTAGE_DEFER_SECONDS)
+        logger.warning("import_id=%s: database unavailable (%s); retrying in %s s", import_id,
+                       type(exc).__name__, delay)
+        raise Retry(defer=delay) from exc
+
+
+async def _run(d: Deps, import_id: int, job_id: str | None) -> str:
     async with d.pool.acquire() as conn:
         record = await queries.get_import_for_job(conn, import_id)
         if record is None:
@@ -63,7 +78,7 @@ async def run_outcome_import(ctx: dict[str, Any], import_id: int) -> str:
         try:
             if await queries.older_pending_import(conn, record.outcome_import) is not None:
                 raise Retry(defer=WAIT_FOR_TURN_SECONDS)
-            return await _process(d, conn, record, ctx.get("job_id"))
+            return await _process(d, conn, record, job_id)
         finally:
             await _unlock(conn, root_account_id)
 

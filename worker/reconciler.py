@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 from shared.db import import_jobs as queries
 from shared.db.errors import UNAVAILABLE_ERRORS
 from shared.errors import QueueUnavailable
-from shared.queue import enqueue_import, missing_jobs, release_job
+from shared.queue import missing_jobs, release_job, requeue_import
 from worker.deps import Deps
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ async def reconcile_once(d: Deps, redis: ArqRedis) -> tuple[list[int], list[int]
     )
     for import_id in lost:
         logger.warning("import_id=%s has no job in Redis; enqueueing it again", import_id)
-        await enqueue_import(redis, import_id)
+        await requeue_import(redis, import_id)
     return abandoned, lost
 
 
