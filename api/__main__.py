@@ -24,9 +24,7 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigurationError as exc:
         sys.exit(str(exc))
     configure_logging(settings.log_level)
-    web.run_app(
-        create_app(settings), host=args.host, port=args.port, print=None, access_log_format='%a "%r" %s %Tf'
-    )
+    web.run_app(create_app(settings), host=args.host, port=args.port, print=None, access_log_format='%a "%r" %s %Tf')
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from arq import create_pool as create_arq_pool
 from api.deps import DEPS, Deps
 from api.errors import error_middleware
 from api.routes import setup_routes
+from api.throttling import throttle_middleware
 from shared.db.accounts import ensure_bootstrap_admin
 from shared.db.migrate import apply_migrations
 from shared.db.pool import create_pool
@@ -19,6 +20,7 @@ from shared.queue import redis_settings
 from shared.settings import Settings
 from shared.status import StatusStore
 from shared.storage import open_storage
+from shared.throttle import Throttle, ThrottleSettings
 
 logger = logging.getLogger(__name__)
 
@@ -37,17 +39,23 @@ async def _open_dependencies(app: web.Application) -> AsyncIterator[None]:
         redis = await create_arq_pool(redis_settings(settings.redis_url, command_retries=1))
         stack.push_async_callback(redis.aclose)
         storage = await stack.enter_async_context(
-            open_storage(
-                settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url, s3_region=settings.s3_region
-            )
+            open_storage(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url, s3_region=settings.s3_region)
         )
-        app[DEPS] = Deps(settings, pool, redis, storage, StatusStore(redis, settings.status_ttl_seconds))
+        throttle = Throttle(
+            redis,
+            ThrottleSettings(
+                settings.rate_limit_high_water_mark,
+                settings.rate_limit_outflow_per_second,
+                settings.rate_limit_up_front_cost,
+            ),
+        )
+        app[DEPS] = Deps(settings, pool, redis, storage, StatusStore(redis, settings.status_ttl_seconds), throttle)
         yield
 
 
 def create_app(settings: Settings) -> web.Application:
     """The API; connections open when the app starts and close when it stops."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=1024**2)
+    app = web.Application(middlewares=[throttle_middleware, error_middleware], client_max_size=1024**2)
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_open_dependencies)
     setup_routes(app)

@@ -13,7 +13,8 @@ from shared.models import ContextType
 USER = web.RequestKey("user", User)
 
 
-def _bearer_token(request: web.Request) -> str | None:
+def bearer_token(request: web.Request) -> str | None:
+    """The API token the request carries, if any (header, or Canvas's `access_token` parameter)."""
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
@@ -26,7 +27,7 @@ async def authenticate(request: web.Request) -> User:
     """The caller; 401 without credentials or with a token that is unknown, deleted or expired."""
     if USER in request:
         return request[USER]
-    token = _bearer_token(request)
+    token = bearer_token(request)
     if token is None:
         raise unauthenticated()
     with translate_db_errors():

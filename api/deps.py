@@ -11,6 +11,7 @@ from arq.connections import ArqRedis
 from shared.settings import Settings
 from shared.status import StatusStore
 from shared.storage import Storage
+from shared.throttle import Throttle
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +21,7 @@ class Deps:
     redis: ArqRedis
     storage: Storage
     status: StatusStore
+    throttle: Throttle
 
 
 DEPS = web.AppKey("deps", Deps)

@@ -52,9 +52,7 @@ def render_index(document: dict[str, Any]) -> str:
             )
     order = [tag["name"] for tag in document.get("tags", [])]
     ordered = sorted(sections.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))
-    body = "\n".join(
-        f"<h2>{escape(tag)}</h2>\n<ul>\n" + "\n".join(items) + "\n</ul>" for tag, items in ordered
-    )
+    body = "\n".join(f"<h2>{escape(tag)}</h2>\n<ul>\n" + "\n".join(items) + "\n</ul>" for tag, items in ordered)
     title = escape(f"{info.get('title', 'API')} {info.get('version', '')}".strip())
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'

@@ -97,9 +97,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return web.json_response(errors_body(str(exc)), status=413)
     except (DatabaseUnavailable, StorageUnavailable, QueueUnavailable) as exc:
         logger.warning("%s %s: %s", request.method, request.path, type(exc).__name__)
-        return web.json_response(
-            errors_body(_UNAVAILABLE[type(exc)]), status=503, headers={"Retry-After": "5"}
-        )
+        return web.json_response(errors_body(_UNAVAILABLE[type(exc)]), status=503, headers={"Retry-After": "5"})
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -108,9 +106,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return web.json_response(errors_body(exc.reason), status=exc.status, headers=_allow(exc))
     except Exception:
         report_id = new_error_report_id()
-        logger.exception(
-            "unhandled error on %s %s (error report %s)", request.method, request.path, report_id
-        )
+        logger.exception("unhandled error on %s %s (error report %s)", request.method, request.path, report_id)
         return web.json_response(internal_error_body(report_id), status=500)
 
 

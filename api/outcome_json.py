@@ -13,9 +13,7 @@ from shared.db.outcomes import Outcome, OutcomeGroup, OutcomeLink
 from shared.models import ContextType
 
 # Canvas includes calculation_int only for the methods that use it.
-METHODS_WITH_INT = frozenset(
-    {"decaying_average", "weighted_average", "standard_decaying_average", "n_mastery"}
-)
+METHODS_WITH_INT = frozenset({"decaying_average", "weighted_average", "standard_decaying_average", "n_mastery"})
 
 
 def context_path(context_type: ContextType, context_id: int) -> str:

@@ -78,9 +78,7 @@ async def list_groups(request: web.Request) -> web.Response:
     context, _ = await authorize_context(request)
     page = requested_page(request)
     with translate_db_errors():
-        groups, total = await queries.list_active_groups(
-            request.app[DEPS].pool, context, page.limit, page.offset
-        )
+        groups, total = await queries.list_active_groups(request.app[DEPS].pool, context, page.limit, page.offset)
     return paginated_response(request, page, total, [outcome_group_json(g, can_edit=True) for g in groups])
 
 
@@ -95,12 +93,8 @@ async def list_subgroups(request: web.Request) -> web.Response:
     group = await _find_group(request, context)
     page = requested_page(request)
     with translate_db_errors():
-        groups, total = await queries.list_subgroups(
-            request.app[DEPS].pool, group.id, page.limit, page.offset
-        )
-    return paginated_response(
-        request, page, total, [outcome_group_json(g, can_edit=True, full=False) for g in groups]
-    )
+        groups, total = await queries.list_subgroups(request.app[DEPS].pool, group.id, page.limit, page.offset)
+    return paginated_response(request, page, total, [outcome_group_json(g, can_edit=True, full=False) for g in groups])
 
 
 async def list_group_outcomes(request: web.Request) -> web.Response:

@@ -73,8 +73,6 @@ def link_header(request: web.Request, page: Page, total: int) -> str:
     return ",".join(f'<{_page_url(request, number, page.per_page)}>; rel="{rel}"' for rel, number in rels)
 
 
-def paginated_response(
-    request: web.Request, page: Page, total: int, items: list[dict[str, Any]]
-) -> web.Response:
+def paginated_response(request: web.Request, page: Page, total: int, items: list[dict[str, Any]]) -> web.Response:
     """A JSON array response carrying the page's `Link` header."""
     return web.json_response(items, headers={"Link": link_header(request, page, total)})

@@ -150,9 +150,7 @@ async def create_course(request: web.Request) -> web.Response:
     name = (params.string("course[name]") or "").strip() or "Unnamed Course"
     course_code = (params.string("course[course_code]") or "").strip() or course_code_for(name)
     with translate_db_errors():
-        course = await db.insert_course(
-            request.app[DEPS].pool, name, course_code, account.id, account.root_account_id
-        )
+        course = await db.insert_course(request.app[DEPS].pool, name, course_code, account.id, account.root_account_id)
     return web.json_response(course.as_canvas_json())
 
 
@@ -162,9 +160,7 @@ def _login_taken(login_id: str) -> ApiError:
         400,
         {
             "errors": {
-                "user": {
-                    "pseudonyms": [{"attribute": "pseudonyms", "type": "invalid", "message": "is invalid"}]
-                },
+                "user": {"pseudonyms": [{"attribute": "pseudonyms", "type": "invalid", "message": "is invalid"}]},
                 "pseudonym": {
                     "unique_id": [
                         {

@@ -346,9 +346,7 @@ def _stop_redis(process: subprocess.Popen[bytes]) -> None:
     try:
         process.wait(timeout=REDIS_STOP_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        logger.warning(
-            "redis-server (pid %s) ignored SIGTERM for %s s; killing it", process.pid, REDIS_STOP_TIMEOUT_S
-        )
+        logger.warning("redis-server (pid %s) ignored SIGTERM for %s s; killing it", process.pid, REDIS_STOP_TIMEOUT_S)
         process.kill()
         process.wait()
 

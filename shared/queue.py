@@ -38,9 +38,7 @@ def import_job_id(import_id: int) -> str:
 async def enqueue_import(redis: ArqRedis, import_id: int) -> None:
     """Queue the processing of one import; a duplicate enqueue is a no-op. Raises QueueUnavailable."""
     try:
-        await redis.enqueue_job(
-            RUN_OUTCOME_IMPORT, import_id, _job_id=import_job_id(import_id), _queue_name=QUEUE_NAME
-        )
+        await redis.enqueue_job(RUN_OUTCOME_IMPORT, import_id, _job_id=import_job_id(import_id), _queue_name=QUEUE_NAME)
     except (RedisError, OSError) as exc:
         raise QueueUnavailable() from exc
 

@@ -34,6 +34,10 @@ class Settings:
     stale_after_seconds: int = 60
     reconcile_every_seconds: int = 10
     log_level: str = "INFO"
+    # Canvas-style per-token throttling (shared/throttle.py): off while the high-water mark is 0.
+    rate_limit_high_water_mark: int = 0
+    rate_limit_outflow_per_second: int = 10
+    rate_limit_up_front_cost: int = 50
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:

@@ -59,9 +59,7 @@ async def user_for_token(conn: asyncpg.Pool | asyncpg.Connection, token: str) ->
     # The lookup is by digest; comparing again in constant time keeps the check timing-safe end to end.
     if row is None or not hmac.compare_digest(bytes(row["token_digest"]), digest):
         return None
-    return User(
-        row["id"], row["name"], row["sortable_name"], row["short_name"], row["created_at"], row["site_admin"]
-    )
+    return User(row["id"], row["name"], row["sortable_name"], row["short_name"], row["created_at"], row["site_admin"])
 
 
 SELECT_ACCOUNT_CHAIN = """
@@ -81,9 +79,7 @@ SELECT id, name, account_id, root_account_id FROM courses WHERE id = $1 AND work
 """
 
 
-async def load_context(
-    conn: asyncpg.Pool | asyncpg.Connection, type_: ContextType, id_: int
-) -> Context | None:
+async def load_context(conn: asyncpg.Pool | asyncpg.Connection, type_: ContextType, id_: int) -> Context | None:
     """The account or course with this id, or None."""
     if type_ is ContextType.account:
         row = await conn.fetchrow(SELECT_ACCOUNT, id_)

@@ -59,9 +59,7 @@ WHERE id = $1
 """
 
 
-async def get_import_for_job(
-    conn: asyncpg.Pool | asyncpg.Connection, import_id: int
-) -> ImportJobRecord | None:
+async def get_import_for_job(conn: asyncpg.Pool | asyncpg.Connection, import_id: int) -> ImportJobRecord | None:
     row = await conn.fetchrow(SELECT_IMPORT_FOR_JOB, import_id)
     if row is None:
         return None
@@ -122,9 +120,7 @@ async def fail_import(conn: asyncpg.Connection, import_id: int, message: str) ->
         await conn.execute(UPDATE_FAIL_IMPORT, import_id)
 
 
-UPDATE_HEARTBEAT = (
-    "UPDATE outcome_imports SET heartbeat_at = now() WHERE id = $1 AND workflow_state = 'importing'"
-)
+UPDATE_HEARTBEAT = "UPDATE outcome_imports SET heartbeat_at = now() WHERE id = $1 AND workflow_state = 'importing'"
 SELECT_ABANDONED_IMPORTS = """
 SELECT id FROM outcome_imports
 WHERE workflow_state = 'importing' AND coalesce(heartbeat_at, started_at) < now() - make_interval(secs => $1)

@@ -99,9 +99,7 @@ async def insert_import(
     return _import_from_row(row)
 
 
-async def get_import(
-    conn: asyncpg.Pool | asyncpg.Connection, context: Context, import_id: int
-) -> OutcomeImport | None:
+async def get_import(conn: asyncpg.Pool | asyncpg.Connection, context: Context, import_id: int) -> OutcomeImport | None:
     """The import with this id if it belongs to this context."""
     row = await conn.fetchrow(SELECT_IMPORT, import_id, context.type.value, context.id)
     return None if row is None else _import_from_row(row)
@@ -113,9 +111,7 @@ async def get_latest_import_id(conn: asyncpg.Pool | asyncpg.Connection, context:
     return value
 
 
-async def get_exposed_errors(
-    conn: asyncpg.Pool | asyncpg.Connection, import_id: int
-) -> list[tuple[int, str]]:
+async def get_exposed_errors(conn: asyncpg.Pool | asyncpg.Connection, import_id: int) -> list[tuple[int, str]]:
     """The first 25 errors by row (ties in the order they were found)."""
     rows = await conn.fetch(SELECT_FIRST_ERRORS, import_id, EXPOSED_ERRORS)
     return [(r["row"], r["message"]) for r in rows]
@@ -125,13 +121,8 @@ async def get_created_group_ids(conn: asyncpg.Pool | asyncpg.Connection, import_
     return [r["id"] for r in await conn.fetch(SELECT_CREATED_GROUP_IDS, import_id)]
 
 
-async def is_active_group_of(
-    conn: asyncpg.Pool | asyncpg.Connection, group_id: int, context: Context
-) -> bool:
-    return (
-        await conn.fetchval(SELECT_ACTIVE_GROUP_IN_CONTEXT, group_id, context.type.value, context.id)
-        is not None
-    )
+async def is_active_group_of(conn: asyncpg.Pool | asyncpg.Connection, group_id: int, context: Context) -> bool:
+    return await conn.fetchval(SELECT_ACTIVE_GROUP_IN_CONTEXT, group_id, context.type.value, context.id) is not None
 
 
 def ids_as_strings(ids: Sequence[int]) -> list[str]:

@@ -180,9 +180,7 @@ async def list_active_groups(
     return [_group_from_row(r) for r in rows], total
 
 
-async def list_subgroups(
-    conn: Connection, group_id: int, limit: int, offset: int
-) -> tuple[list[OutcomeGroup], int]:
+async def list_subgroups(conn: Connection, group_id: int, limit: int, offset: int) -> tuple[list[OutcomeGroup], int]:
     """One page of a group's active children by title, and how many there are in all."""
     rows = await conn.fetch(SELECT_SUBGROUPS, group_id, limit, offset)
     total: int = await conn.fetchval(COUNT_SUBGROUPS, group_id)
@@ -307,9 +305,7 @@ async def list_context_links(
     return [_link_from_row(r) for r in rows], total
 
 
-async def get_active_outcome_owner(
-    conn: Connection, outcome_id: int
-) -> tuple[ContextType | None, int | None] | None:
+async def get_active_outcome_owner(conn: Connection, outcome_id: int) -> tuple[ContextType | None, int | None] | None:
     """(owning context type, id) of an active outcome, (None, None) if global; None if no such outcome."""
     row = await conn.fetchrow(SELECT_ACTIVE_OUTCOME_OWNER, outcome_id)
     if row is None:
@@ -378,9 +374,7 @@ async def max_export_ratings(conn: asyncpg.Connection, context: Context) -> int:
     return count
 
 
-async def export_rows(
-    conn: asyncpg.Connection, context: Context, prefetch: int = 1000
-) -> AsyncIterator[ExportRow]:
+async def export_rows(conn: asyncpg.Connection, context: Context, prefetch: int = 1000) -> AsyncIterator[ExportRow]:
     """The context's visible groups and outcomes, parents before children, each outcome once.
 
     Must run inside a transaction (a server-side cursor needs one); `prefetch` rows are held in

@@ -17,9 +17,7 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 @asynccontextmanager
-async def create_pool(
-    database_url: str, *, min_size: int = 1, max_size: int = 10
-) -> AsyncIterator[asyncpg.Pool]:
+async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> AsyncIterator[asyncpg.Pool]:
     """Open a pool for the lifetime of the block; raises DatabaseUnavailable if PostgreSQL cannot be reached."""
     with translate_db_errors():
         pool = await asyncpg.create_pool(

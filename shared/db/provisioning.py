@@ -148,9 +148,7 @@ class Token:
 
 
 def _account(row: asyncpg.Record) -> Account:
-    return Account(
-        row["id"], row["name"], row["parent_account_id"], row["root_account_id"], row["workflow_state"]
-    )
+    return Account(row["id"], row["name"], row["parent_account_id"], row["root_account_id"], row["workflow_state"])
 
 
 def _course(row: asyncpg.Record) -> Course:
@@ -245,9 +243,7 @@ RETURNING id, name, course_code, account_id, root_account_id, workflow_state, cr
 """
 
 
-async def insert_course(
-    db: Db, name: str, course_code: str | None, account_id: int, root_account_id: int
-) -> Course:
+async def insert_course(db: Db, name: str, course_code: str | None, account_id: int, root_account_id: int) -> Course:
     """Create an unpublished course in `account_id`."""
     return _course(await db.fetchrow(INSERT_COURSE, name, course_code, account_id, root_account_id))
 
@@ -338,7 +334,5 @@ async def upsert_enrollment(db: Db, course: Course, user: UserRecord, type_: str
 
 async def insert_token(db: Db, user_id: int, plain: str, purpose: str, expires_at: datetime | None) -> Token:
     """Store a token for `user_id` as digest and hint; the plain value is returned once, never stored."""
-    row = await db.fetchrow(
-        INSERT_TOKEN, user_id, token_digest(plain), token_hint(plain), purpose, expires_at
-    )
+    row = await db.fetchrow(INSERT_TOKEN, user_id, token_digest(plain), token_hint(plain), purpose, expires_at)
     return Token(row["id"], user_id, purpose, expires_at, row["created_at"], plain)

@@ -58,7 +58,5 @@ async def _open(url: str, *, s3_endpoint_url: str | None, s3_region: str | None)
         # Not echoing the URL: someone may have put credentials in it.
         if not parts.hostname or parts.username or parts.password or parts.port or parts.query:
             raise ValueError(f"invalid s3 storage URL: {_EXPECTED_URLS}, credentials in AWS_* variables")
-        return await S3Storage.open(
-            parts.hostname, unquote(parts.path), endpoint_url=s3_endpoint_url, region=s3_region
-        )
+        return await S3Storage.open(parts.hostname, unquote(parts.path), endpoint_url=s3_endpoint_url, region=s3_region)
     raise ValueError(f"unsupported storage URL scheme {parts.scheme!r}: {_EXPECTED_URLS}")

@@ -94,9 +94,7 @@ class LocalStorage:
 
     async def check(self) -> None:
         """See `Storage.check`: the root must be a directory this process can write to."""
-        usable = await asyncio.to_thread(
-            lambda: self.root.is_dir() and os.access(self.root, os.W_OK | os.X_OK)
-        )
+        usable = await asyncio.to_thread(lambda: self.root.is_dir() and os.access(self.root, os.W_OK | os.X_OK))
         if not usable:
             raise StorageUnavailable("The storage directory is missing or not writable.")
 

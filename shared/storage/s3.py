@@ -197,13 +197,9 @@ class _MultipartUpload:
         A bucket lifecycle rule (AbortIncompleteMultipartUpload) is the backstop for aborts that fail.
         """
         try:
-            await self._client.abort_multipart_upload(
-                Bucket=self._bucket, Key=self._key, UploadId=self._upload_id
-            )
+            await self._client.abort_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=self._upload_id)
         except _DRIVER_ERRORS:
-            logger.warning(
-                "could not abort multipart upload %s of %s", self._upload_id, self._key, exc_info=True
-            )
+            logger.warning("could not abort multipart upload %s of %s", self._upload_id, self._key, exc_info=True)
 
 
 def _is_not_found(exc: Any) -> bool:
