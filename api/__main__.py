@@ -8,6 +8,7 @@ import sys
 
 from aiohttp import web
 
+from api.access_log import RedactingAccessLogger
 from api.app import create_app
 from shared.errors import ConfigurationError
 from shared.logs import configure_logging
@@ -24,7 +25,9 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigurationError as exc:
         sys.exit(str(exc))
     configure_logging(settings.log_level)
-    web.run_app(create_app(settings), host=args.host, port=args.port, print=None, access_log_format='%a "%r" %s %Tf')
+    web.run_app(
+        create_app(settings), host=args.host, port=args.port, print=None, access_log_class=RedactingAccessLogger
+    )
 
 
 if __name__ == "__main__":

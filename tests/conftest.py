@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
 from shared.db.migrate import migrate
@@ -159,12 +159,17 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 
 @pytest.fixture
-async def client(
-    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]], settings: Settings
-) -> TestClient[Any, Any]:
+async def client(settings: Settings) -> AsyncIterator[TestClient[Any, Any]]:
+    """The API on a real socket, with the same access logger as `python -m api`."""
+    from api.access_log import RedactingAccessLogger
     from api.app import create_app
 
-    return await aiohttp_client(create_app(settings))
+    server = TestServer(create_app(settings))
+    await server.start_server(access_log_class=RedactingAccessLogger)
+    test_client: TestClient[Any, Any] = TestClient(server)
+    await test_client.start_server()
+    yield test_client
+    await test_client.close()
 
 
 @pytest.fixture
