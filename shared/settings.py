@@ -26,6 +26,10 @@ class Settings:
     status_ttl_seconds: int = 24 * 3600
     # Cap on errors stored for one import: a file of a million bad rows must not store a million messages.
     max_stored_errors: int = 10_000
+    # Bounds on one file (README, "Limits"): records (the header counts), cells per record, bytes per record.
+    max_records: int = 2_000_000
+    max_columns: int = 1_000
+    max_record_bytes: int = 4 * 1024**2
     job_timeout_seconds: int = 6 * 3600
     job_max_tries: int = 5
     # A worker refreshes the heartbeat of the import it holds this often; an import whose heartbeat is

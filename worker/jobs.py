@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 # An earlier import of the same root account is still running: look again soon.
 WAIT_FOR_TURN_SECONDS = 0.5
 MAX_OUTAGE_DEFER_SECONDS = 30
+NUL_IN_CELL = "A cell contains a NUL character, which cannot be stored"
 _DATABASE_AWAY: tuple[type[BaseException], ...] = (DatabaseUnavailable, *UNAVAILABLE_ERRORS)
 # Conflicts another transaction may cause (e.g. two root accounts creating one outcome guid at once).
 _RETRYABLE_DB_ERRORS = (
@@ -59,8 +60,9 @@ async def run_outcome_import(ctx: dict[str, Any], import_id: int) -> str:
         return await _run(deps(ctx), import_id, ctx.get("job_id"))
     except _DATABASE_AWAY as exc:
         delay = min(2 ** int(ctx.get("job_try", 1)), MAX_OUTAGE_DEFER_SECONDS)
-        logger.warning("import_id=%s: database unavailable (%s); retrying in %s s", import_id,
-                       type(exc).__name__, delay)
+        logger.warning(
+            "import_id=%s: database unavailable (%s); retrying in %s s", import_id, type(exc).__name__, delay
+        )
         raise Retry(defer=delay) from exc
 
 
@@ -91,9 +93,7 @@ async def _unlock(conn: asyncpg.Connection, root_account_id: int) -> None:
         logger.warning("could not unlock root account %s: connection lost", root_account_id)
 
 
-async def _process(
-    d: Deps, conn: asyncpg.Connection, record: queries.ImportJobRecord, job_id: str | None
-) -> str:
+async def _process(d: Deps, conn: asyncpg.Connection, record: queries.ImportJobRecord, job_id: str | None) -> str:
     outcome_import = record.outcome_import
     import_id = outcome_import.id
     await queries.start_import(conn, outcome_import)
@@ -109,9 +109,7 @@ async def _process(
     except (DatabaseUnavailable, StorageUnavailable, *_RETRYABLE_DB_ERRORS, *UNAVAILABLE_ERRORS) as exc:
         attempt = record.attempts + 1
         if attempt < d.settings.job_max_tries:
-            logger.warning(
-                "import_id=%s attempt %s failed (%s); retrying", import_id, attempt, type(exc).__name__
-            )
+            logger.warning("import_id=%s attempt %s failed (%s); retrying", import_id, attempt, type(exc).__name__)
             raise Retry(defer=min(2**attempt, 60)) from exc
         logger.exception("import_id=%s failed after %s attempts", import_id, attempt)
         return await _fail(d, reporter, unexpected_error_message())
@@ -171,6 +169,9 @@ async def _import_file(
     header_cells = await _first(records)
     if header_cells is None:
         return 0  # a file that is only a BOM has no records at all: nothing to import (spec §4.4)
+    max_columns = d.settings.max_columns
+    if len(header_cells) > max_columns:
+        raise ImportFailed(f"Too many columns (maximum is {max_columns})")
     try:
         header = parse_header(header_cells)
     except NullHeaderCell as exc:
@@ -182,9 +183,13 @@ async def _import_file(
     batch: list[BatchRow] = []
     error_count = 0
     last_number = 1
+    max_records = d.settings.max_records
     async for number, cells in records:
         last_number = number
-        row = parse_row(header, number, cells)
+        if number > max_records:
+            raise ImportFailed(f"Too many records (maximum is {max_records})")
+        # Bounds of this service (README, "Limits"): they keep one hostile row from costing much.
+        row = _check_bounds(number, cells, max_columns) or parse_row(header, number, cells)
         if row is not None:
             batch.append(row)
         # Batches end on record numbers 1000, 2000, ... (the header is in the first), as in Canvas.
@@ -196,6 +201,15 @@ async def _import_file(
     if batch or last_number % batch_size:
         error_count += await _apply_batch(d, conn, applier, batch, reporter, last_number, error_count)
     return error_count
+
+
+def _check_bounds(number: int, cells: list[bytes | None], max_columns: int) -> RowError | None:
+    if len(cells) > max_columns:
+        return RowError(number, (f"Too many columns (maximum is {max_columns})",))
+    # PostgreSQL text cannot hold NUL; Canvas fails the whole import on it, here only the row is skipped.
+    if any(cell is not None and b"\x00" in cell for cell in cells):
+        return RowError(number, (NUL_IN_CELL,))
+    return None
 
 
 async def _first(records: AsyncIterator[tuple[int, list[bytes | None]]]) -> list[bytes | None] | None:
