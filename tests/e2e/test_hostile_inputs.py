@@ -134,7 +134,8 @@ async def test_a_thousand_nested_groups(
     depth = await db.fetchval(
         "WITH RECURSIVE up(id, parent_id, depth) AS ("
         " SELECT id, parent_id, 0 FROM learning_outcome_groups WHERE vendor_guid = 'g1000'"
-        " UNION ALL SELECT g.id, g.parent_id, up.depth + 1 FROM learning_outcome_groups g JOIN up ON g.id = up.parent_id)"
+        " UNION ALL SELECT g.id, g.parent_id, up.depth + 1"
+        " FROM learning_outcome_groups g JOIN up ON g.id = up.parent_id)"
         " SELECT max(depth) FROM up"
     )
     assert depth == 1000  # 999 ancestors with guids, then the root

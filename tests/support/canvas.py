@@ -70,10 +70,10 @@ async def wait_for_final_state(
     context_path: str,
     import_id: int,
     run_worker: Any,
-    timeout: float = 60,
+    deadline_seconds: float = 60,
 ) -> dict[str, Any]:
     """Run the burst worker, then read the import until it is final (fails loudly after `timeout`)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + deadline_seconds
     while True:
         await run_worker()
         body = await expect_json(
