@@ -33,7 +33,7 @@ import re
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Final, cast
 
-from shared.errors import InvalidCsvFile
+from shared.errors import ImportFailed, InvalidCsvFile
 
 Cells = list[bytes | None]
 """Raw cells of one record: None for an unquoted empty field, b"" for a quoted empty one."""
@@ -50,18 +50,28 @@ _HEAD_SLICE_BYTES: Final = 1 << 20
 _QUOTED_CONTENT: Final = re.compile(rb'[^"]*(?:""[^"]*)*')
 
 
-async def read_records(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[int, Cells]]:
+class RecordTooLarge(ImportFailed):
+    """A record exceeds the service's size bound (Settings.max_record_bytes)."""
+
+    def __init__(self, record_number: int, limit: int) -> None:
+        super().__init__(f"Record {record_number} is larger than the maximum of {limit} bytes")
+
+
+async def read_records(
+    chunks: AsyncIterable[bytes], *, max_record_bytes: int | None = None
+) -> AsyncIterator[tuple[int, Cells]]:
     """Yield `(record_number, cells)` for every record of the CSV in `chunks`, header included.
 
     Records are numbered from 1 (the header); blank records count. Chunk boundaries may fall
     anywhere (inside the BOM, a quoted field, a CRLF, a UTF-8 sequence). An empty stream or a
     lone BOM yields nothing.
 
-    Raises `InvalidCsvFile` when the first malformed record is reached; every record before it
-    has been yielded by then. Errors raised by `chunks` propagate unchanged.
+    Raises `InvalidCsvFile` when the first malformed record is reached, and `RecordTooLarge` when
+    a record outgrows `max_record_bytes` (so memory stays bounded whatever the file); every record
+    before it has been yielded by then. Errors raised by `chunks` propagate unchanged.
     """
     iterator = aiter(chunks)
-    head = await _read_first_line(iterator)
+    head = await _read_first_line(iterator, max_record_bytes)
     body = head[len(UTF8_BOM) :] if head.startswith(UTF8_BOM) else head
     splitter = _RecordSplitter(_column_separator(head), _row_separator(body))
     number = 0
@@ -74,6 +84,8 @@ async def read_records(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[int,
         records.clear()
         if malformed:
             raise malformed
+        if max_record_bytes is not None and splitter.buffered_bytes > max_record_bytes:
+            raise RecordTooLarge(number + 1, max_record_bytes)
     malformed = splitter.finish(records)
     for numbered in enumerate(records, start=number + 1):
         yield numbered
@@ -81,12 +93,18 @@ async def read_records(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[int,
         raise malformed
 
 
-async def _read_first_line(iterator: AsyncIterator[bytes]) -> bytes:
-    """Chunks up to and including the one holding the first `\\n` (or all of them), joined."""
+async def _read_first_line(iterator: AsyncIterator[bytes], limit: int | None) -> bytes:
+    """Chunks up to and including the one holding the first `\\n` (or all of them), joined.
+
+    With a `limit`, reading stops once that many bytes are in: a file without LF (CR line
+    endings) then has its separator chosen from its first `limit` bytes rather than all of it.
+    """
     parts: list[bytes] = []
+    size = 0
     async for chunk in iterator:
         parts.append(chunk)
-        if b"\n" in chunk:
+        size += len(chunk)
+        if b"\n" in chunk or (limit is not None and size > limit):
             break
     return b"".join(parts)
 
@@ -129,24 +147,35 @@ class _RecordSplitter:
         self._separator = separator
         self._row_separator = row_separator
         self._tail: list[bytes] = []  # the current line, not yet ended by a record separator
+        self._tail_bytes = 0
         self._pending: list[bytes] = []  # lines of a record whose quoted field is still open
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes held for the record being read: its unfinished line and its earlier lines."""
+        if not self._pending:
+            return self._tail_bytes
+        return self._tail_bytes + sum(map(len, self._pending)) + len(self._pending) * len(self._row_separator)
 
     def feed(self, chunk: bytes, records: list[Cells]) -> InvalidCsvFile | None:
         """Append to `records` the records that `chunk` completes."""
         if not chunk:
             return None
         self._tail.append(chunk)
+        self._tail_bytes += len(chunk)
         if not self._ends_a_line(chunk):
             return None  # parts are joined once a line ends: long lines are joined only once
         text = b"".join(self._tail)
         lines = text.split(self._row_separator)
         self._tail = [lines.pop()]
+        self._tail_bytes = len(self._tail[0])
         return self._records(lines, text, len(lines), records)
 
     def finish(self, records: list[Cells]) -> InvalidCsvFile | None:
         """Append the last record (a line with no line ending), at the end of the input."""
         last = b"".join(self._tail)
         self._tail = []
+        self._tail_bytes = 0
         if last or self._pending:
             malformed = self._records([last], last, 0, records)
             if malformed:
@@ -176,9 +205,7 @@ class _RecordSplitter:
             return malformed
         return None
 
-    def _append_records(
-        self, lines: list[bytes], text: bytes, line_endings: int, records: list[Cells]
-    ) -> None:
+    def _append_records(self, lines: list[bytes], text: bytes, line_endings: int, records: list[Cells]) -> None:
         separator = self._separator
         row_separator = self._row_separator
         pending = self._pending
@@ -213,9 +240,7 @@ class _RecordSplitter:
                 raise InvalidCsvFile()  # a line ending other than the file's record separator
             elif not line:
                 append([])
-            elif has_empty_cell and (
-                doubled in line or line.startswith(separator) or line.endswith(separator)
-            ):
+            elif has_empty_cell and (doubled in line or line.startswith(separator) or line.endswith(separator)):
                 append([cell or None for cell in line.split(separator)])
             else:
                 append(cast(Cells, line.split(separator)))

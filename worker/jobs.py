@@ -50,6 +50,15 @@ def unexpected_error_message() -> str:
     return f"An unexpected error has occurred: see error report {secrets.randbelow(10**9)}"
 
 
+def _transient_reason(exc: BaseException) -> str:
+    """Why the last attempt of an import failed, for the message a client sees after every retry failed."""
+    if isinstance(exc, StorageUnavailable):
+        return "file storage unavailable"
+    if isinstance(exc, _RETRYABLE_DB_ERRORS):
+        return "conflicting database writes"
+    return "database unavailable"
+
+
 async def run_outcome_import(ctx: dict[str, Any], import_id: int) -> str:
     """Process one import to `succeeded` or `failed`; idempotent (a finished import is left alone).
 
@@ -111,8 +120,9 @@ async def _process(d: Deps, conn: asyncpg.Connection, record: queries.ImportJobR
         if attempt < d.settings.job_max_tries:
             logger.warning("import_id=%s attempt %s failed (%s); retrying", import_id, attempt, type(exc).__name__)
             raise Retry(defer=min(2**attempt, 60)) from exc
-        logger.exception("import_id=%s failed after %s attempts", import_id, attempt)
-        return await _fail(d, reporter, unexpected_error_message())
+        message = f"{unexpected_error_message()} ({_transient_reason(exc)})"
+        logger.exception("import_id=%s failed after %s attempts: %s", import_id, attempt, message)
+        return await _fail(d, reporter, message)
     except asyncpg.PostgresError as exc:
         message = f"Database error ({type(exc).__name__}: see error report {secrets.randbelow(10**9)})"
         logger.exception("import_id=%s: %s", import_id, message)
@@ -165,7 +175,7 @@ async def _import_file(
     context = await load_context(conn, outcome_import.context_type, outcome_import.context_id)
     if context is None:
         raise ImportFailed(unexpected_error_message())
-    records = read_records(d.storage.open_stream(record.object_key))
+    records = read_records(d.storage.open_stream(record.object_key), max_record_bytes=d.settings.max_record_bytes)
     header_cells = await _first(records)
     if header_cells is None:
         return 0  # a file that is only a BOM has no records at all: nothing to import (spec §4.4)

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.errors import InvalidCsvFile
-from worker.csv_records import UTF8_BOM, Cells, read_records
+from worker.csv_records import UTF8_BOM, Cells, RecordTooLarge, read_records
 
 Records = list[tuple[int, Cells]]
 FAILED = "InvalidCsvFile"
@@ -473,3 +473,40 @@ def _ruby_reference(data: bytes) -> Result:
     except InvalidCsvFile:
         result.append(FAILED)
     return result
+
+
+async def _chunks_of(data: bytes, size: int) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+@pytest.mark.parametrize(
+    ("data", "record"),
+    [
+        (b"a,b\n" + b"x" * 5000 + b"\nc,d\n", 2),  # one long line
+        (b"a,b\n" + b'"' + b"y\n" * 3000 + b'"\n', 2),  # a quoted field over many lines
+        (b"x" * 5000, 1),  # no line ending at all
+    ],
+)
+async def test_records_larger_than_the_bound_stop_the_reader(data: bytes, record: int) -> None:
+    seen = []
+    with pytest.raises(RecordTooLarge) as raised:
+        async for number, _ in read_records(_chunks_of(data, 512), max_record_bytes=4096):
+            seen.append(number)
+    assert str(raised.value) == f"Record {record} is larger than the maximum of 4096 bytes"
+    assert seen == list(range(1, record))
+
+
+async def test_records_within_the_bound_are_read() -> None:
+    data = b"a,b\n" + b"x" * 4000 + b",y\n"
+    records = [r async for r in read_records(_chunks_of(data, 512), max_record_bytes=4096)]
+    assert [n for n, _ in records] == [1, 2]
+
+
+async def test_a_large_file_with_cr_line_endings_is_read_in_bounded_memory() -> None:
+    # Canvas's separator rule reads to the first LF, which a CR-only file never has; with a bound,
+    # only the first `max_record_bytes` are looked at, and the file's short records all arrive.
+    data = b"a;b\r" + b"x;y,z\r" * 3000
+    records = [r async for r in read_records(_chunks_of(data, 512), max_record_bytes=4096)]
+    assert len(records) == 3001
+    assert records[-1] == (3001, [b"x", b"y,z"])
