@@ -25,7 +25,9 @@ def redis_settings(url: str, *, command_retries: int) -> RedisSettings:
     """
     settings = RedisSettings.from_dsn(url)
     settings.retry = Retry(ExponentialBackoff(cap=2, base=0.1), command_retries)
-    settings.retry_on_error = [RedisConnectionError, RedisTimeoutError]
+    # OSError too: redis-py retries (re)connecting only on errors in this list, and a refused
+    # connection surfaces as a bare ConnectionRefusedError there, not as a redis ConnectionError.
+    settings.retry_on_error = [RedisConnectionError, RedisTimeoutError, OSError]
     settings.conn_timeout = 2
     return settings
 

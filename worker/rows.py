@@ -11,20 +11,21 @@ A bad row is data (`RowError`), never an exception; a bad header is `ImportFaile
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
 from shared.errors import ImportFailed
 from worker.ruby import (
+    RUBY_SPACE_CHARS,
     decode_lenient,
     format_float,
     has_ascii_whitespace,
     inspect,
     inspect_list,
     is_blank,
-    is_present,
     parse_number,
     split_words,
 )
@@ -81,6 +82,23 @@ class Header:
     """Number of column names: cells at index >= width are rating cells (§4.5)."""
     has_course_id: bool
     """The file has a `course_id` column: outcome rows may name parents in courses (§5.6)."""
+    layout: tuple[int, ...] = field(init=False, compare=False, repr=False)
+    """Cell index of each of `_LAYOUT_FIELDS`, `width` for an absent column: `parse_row` pads
+    the named cells with a null at `width`, so each field is one list index away."""
+    group_only_checks: tuple[tuple[str, int], ...] = field(init=False, compare=False, repr=False)
+    """(name, cell index) of the outcome-only columns, in header order of first occurrence."""
+    padding: tuple[None, ...] = field(init=False, compare=False, repr=False)
+    """`width + 1` nulls."""
+
+    def __post_init__(self) -> None:
+        # Worked out once per file rather than once per row.
+        layout = tuple(self.columns.get(name, self.width) for name in _LAYOUT_FIELDS)
+        checks = tuple(
+            (name, self.columns[name]) for name in dict.fromkeys(self.names) if name in _OUTCOME_ONLY_FIELDS
+        )
+        object.__setattr__(self, "layout", layout)
+        object.__setattr__(self, "group_only_checks", checks)
+        object.__setattr__(self, "padding", (None,) * (self.width + 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +168,6 @@ class OutcomeRow:
 
 
 ParsedRow = GroupRow | OutcomeRow | RowError
-_CellLookup = Callable[[str], str | None]
 
 
 class _Rejected(Exception):
@@ -197,41 +214,93 @@ def parse_row(header: Header, record_number: int, cells: Sequence[bytes | None])
     fields (§6.2 step 1) and for outcomes a non-blank course_id (§6.3 step 1). The first
     failing check gives a one-message RowError. Short records read as null-padded (§4.5).
     """
-    texts: list[str | None] = []
-    for cell in cells:
-        if cell is None:
-            texts.append(None)
-            continue
-        try:
-            texts.append(cell.decode("utf-8"))
-        except UnicodeDecodeError:
-            return RowError(record_number, (f"Not a valid utf-8 string: {inspect(cell)}",))
-    if all(is_blank(text) for text in texts):
-        return None
+    try:
+        texts = [None if cell is None else cell.decode("utf-8") for cell in cells]
+    except UnicodeDecodeError:
+        return _invalid_utf8(record_number, cells)
+    for text in texts:
+        if text is not None and text.strip(RUBY_SPACE_CHARS):
+            break
+    else:
+        return None  # every cell is blank
     try:
         return _parse_checked_row(header, record_number, texts)
     except _Rejected as rejected:
         return RowError(record_number, (str(rejected),))
 
 
-def _parse_checked_row(header: Header, record_number: int, texts: list[str | None]) -> GroupRow | OutcomeRow:
-    def cell(name: str) -> str | None:
-        index = header.columns.get(name)
-        return texts[index] if index is not None and index < len(texts) else None
+def _invalid_utf8(record_number: int, cells: Sequence[bytes | None]) -> RowError:
+    """The error for the first cell, left to right, that is not valid UTF-8."""
+    for cell in cells:
+        if cell is None:
+            continue
+        try:
+            cell.decode("utf-8")
+        except UnicodeDecodeError:
+            return RowError(record_number, (f"Not a valid utf-8 string: {inspect(cell)}",))
+    raise AssertionError("a cell failed to decode once and not again")
 
-    ratings, tiers_complete = _parse_ratings(texts[header.width :])
-    mastery_points = _parse_mastery_points(cell("mastery_points"))
-    friendly_description = cell("friendly_description")
-    if is_present(friendly_description) and len(friendly_description) > MAX_FRIENDLY_DESCRIPTION:
+
+# The fields parse_row reads, in the order of Header.layout.
+_LAYOUT_FIELDS: Final = (
+    "vendor_guid",
+    "title",
+    "object_type",
+    "canvas_id",
+    "course_id",
+    "description",
+    "friendly_description",
+    "display_name",
+    "parent_guids",
+    "calculation_method",
+    "calculation_int",
+    "mastery_points",
+    "workflow_state",
+)
+_NO_RATINGS: Final[tuple[tuple[Rating, ...], bool]] = ((), True)
+
+
+def _parse_checked_row(header: Header, record_number: int, texts: list[str | None]) -> GroupRow | OutcomeRow:
+    width = header.width
+    named = texts[:width]
+    named.extend(header.padding[len(named) :])  # short records read as null; [width] is null too
+    (
+        vendor_guid_at,
+        title_at,
+        object_type_at,
+        canvas_id_at,
+        course_id_at,
+        description_at,
+        friendly_at,
+        display_name_at,
+        parent_guids_at,
+        method_at,
+        int_at,
+        mastery_at,
+        workflow_state_at,
+    ) = header.layout
+    ratings, tiers_complete = _parse_ratings(texts, width) if len(texts) > width else _NO_RATINGS
+    raw_mastery = named[mastery_at]
+    mastery_points = None if raw_mastery is None else _parse_mastery_points(raw_mastery)
+    friendly_description = named[friendly_at]
+    if friendly_description is not None and not friendly_description.strip(RUBY_SPACE_CHARS):
+        friendly_description = None  # blank
+    if friendly_description is not None and len(friendly_description) > MAX_FRIENDLY_DESCRIPTION:
         raise _Rejected("Friendly description is too long (maximum is 255 characters)")
     vendor_guid, title, workflow_state = _check_object(
-        cell("vendor_guid"), cell("title"), cell("workflow_state")
+        named[vendor_guid_at], named[title_at], named[workflow_state_at]
     )
-    object_type = cell("object_type")
-    parent_guids = _parse_parent_guids(cell("parent_guids"))
+    object_type = named[object_type_at]
+    raw_parents = named[parent_guids_at]
+    parent_guids = () if raw_parents is None else _parse_parent_guids(raw_parents)
     if object_type == "group":
-        _check_group_fields(header, cell, has_ratings=bool(ratings))
-        group_description = cell("description") or ""
+        invalid = [name for name, index in header.group_only_checks if _present(named[index])]
+        if ratings:
+            invalid.append("ratings")
+        if invalid:
+            raise _Rejected(f"Invalid fields for a group: {inspect_list(invalid)}")
+        group_description = named[description_at] or ""
+        course_id = named[course_id_at]
         return GroupRow(
             row=record_number,
             vendor_guid=vendor_guid,
@@ -240,39 +309,72 @@ def _parse_checked_row(header: Header, record_number: int, texts: list[str | Non
             raw_description=group_description,
             workflow_state=workflow_state,
             parent_guids=parent_guids,
-            course_id=_present_or_none(cell("course_id")),
-            canvas_id=cell("canvas_id"),
+            course_id=course_id if _present(course_id) else None,
+            canvas_id=named[canvas_id_at],
         )
     if object_type == "outcome":
-        if is_present(cell("course_id")):
+        if _present(named[course_id_at]):
             raise _Rejected(f"Invalid fields for an outcome: {inspect_list(['course_id'])}")
-        raw_description = cell("description")
+        raw_description = named[description_at]
+        method = named[method_at]
+        calculation_int = named[int_at]
         return OutcomeRow(
             row=record_number,
             vendor_guid=vendor_guid,
             title=title,
-            description=sanitize_html(raw_description) if is_present(raw_description) else None,
+            description=sanitize_html(raw_description) if _present(raw_description) else None,
             raw_description=raw_description,
-            display_name=cell("display_name"),
-            calculation_method=_present_or_none(cell("calculation_method")),
-            calculation_int=_present_or_none(cell("calculation_int")),
+            display_name=named[display_name_at],
+            calculation_method=method if _present(method) else None,
+            calculation_int=calculation_int if _present(calculation_int) else None,
             ratings=ratings,
             tiers_complete=tiers_complete,
             mastery_points=mastery_points,
-            friendly_description=_present_or_none(friendly_description),
+            friendly_description=friendly_description,
             workflow_state=workflow_state,
             parent_guids=parent_guids,
-            canvas_id=cell("canvas_id"),
+            canvas_id=named[canvas_id_at],
         )
     # Canvas interpolates the raw value (nil as ""), not its inspect.
     raise _Rejected(f'Invalid object_type: "{object_type or ""}"')
 
 
-def _parse_ratings(cells: Sequence[str | None]) -> tuple[tuple[Rating, ...], bool]:
-    """Rating cells -> tiers (§5.2); also whether every tier had a description cell."""
-    end = len(cells)
-    while end and cells[end - 1] is None:
+def _present(value: str | None) -> bool:
+    """`is_present` for the hot path (the same rule)."""
+    return value is not None and bool(value.strip(RUBY_SPACE_CHARS))
+
+
+# Parsed rating cells by their text: most files repeat the same scale on every row. A parse is
+# a pure function of the cells, so a hit gives what parsing again would (including the error).
+_RATINGS_CACHE_LIMIT: Final = 1024
+_ratings_cache: dict[tuple[str | None, ...], tuple[tuple[Rating, ...], bool] | str] = {}
+
+
+def _parse_ratings(texts: list[str | None], width: int) -> tuple[tuple[Rating, ...], bool]:
+    """The rating cells (from `width` on) -> tiers (§5.2); also whether every tier had a description."""
+    end = len(texts)
+    while end > width and texts[end - 1] is None:
         end -= 1
+    if end == width:
+        return _NO_RATINGS
+    key = tuple(texts[width:end])
+    parsed = _ratings_cache.get(key)
+    if parsed is None:
+        try:
+            parsed = _parse_rating_cells(key)
+        except _Rejected as rejected:
+            parsed = str(rejected)
+        if len(_ratings_cache) >= _RATINGS_CACHE_LIMIT:
+            _ratings_cache.clear()
+        _ratings_cache[key] = parsed
+    if isinstance(parsed, str):
+        raise _Rejected(parsed)
+    return parsed
+
+
+def _parse_rating_cells(cells: Sequence[str | None]) -> tuple[tuple[Rating, ...], bool]:
+    """Rating cells without trailing nulls -> tiers (§5.2), and whether every tier had a description."""
+    end = len(cells)
     tiers: list[Rating] = []
     complete = True
     prior: float | None = None
@@ -298,10 +400,20 @@ def _parse_ratings(cells: Sequence[str | None]) -> tuple[tuple[Rating, ...], boo
     return tuple(tiers), complete
 
 
-def _parse_mastery_points(raw: str | None) -> float | None:
-    if raw is None or is_blank(raw):
+_MASTERY_CACHE_LIMIT: Final = 1024
+_mastery_cache: dict[str, float | None] = {}
+
+
+def _parse_mastery_points(raw: str) -> float | None:
+    if raw in _mastery_cache:
+        points = _mastery_cache[raw]
+    elif is_blank(raw):
         return None
-    points = parse_number(raw)
+    else:
+        points = parse_number(raw)
+        if len(_mastery_cache) >= _MASTERY_CACHE_LIMIT:
+            _mastery_cache.clear()
+        _mastery_cache[raw] = points
     if points is None:
         raise _Rejected(f'Invalid value for mastery points: "{raw}"')
     return points
@@ -311,38 +423,28 @@ def _check_object(
     vendor_guid: str | None, title: str | None, workflow_state: str | None
 ) -> tuple[str, str, WorkflowState]:
     """Canvas `check_object`, in its order; returns the checked values."""
-    if vendor_guid is None or is_blank(vendor_guid):
+    if vendor_guid is None or not vendor_guid.strip(RUBY_SPACE_CHARS):
         raise _Rejected('The "vendor_guid" field is required')
-    if title is None or is_blank(title):
+    if title is None or not title.strip(RUBY_SPACE_CHARS):
         raise _Rejected('The "title" field is required')
     if has_ascii_whitespace(vendor_guid):
         raise _Rejected('The "vendor_guid" field must have no spaces')
     # Canvas accepts exactly nil, "", "active", "deleted": a whitespace-only cell is rejected.
-    if workflow_state not in (None, "", WorkflowState.ACTIVE, WorkflowState.DELETED):
-        raise _Rejected('"workflow_state" must be either "active" or "deleted"')
-    state = WorkflowState.DELETED if workflow_state == WorkflowState.DELETED else WorkflowState.ACTIVE
-    return vendor_guid, title, state
+    if not workflow_state or workflow_state == "active":
+        return vendor_guid, title, WorkflowState.ACTIVE
+    if workflow_state == "deleted":
+        return vendor_guid, title, WorkflowState.DELETED
+    raise _Rejected('"workflow_state" must be either "active" or "deleted"')
 
 
-def _check_group_fields(header: Header, cell: _CellLookup, *, has_ratings: bool) -> None:
-    """§6.2 step 1: outcome-only columns in header order (first occurrence), then ratings."""
-    invalid = [
-        name
-        for name in dict.fromkeys(header.names)
-        if name in _OUTCOME_ONLY_FIELDS and is_present(cell(name))
-    ]
-    if has_ratings:
-        invalid.append("ratings")
-    if invalid:
-        raise _Rejected(f"Invalid fields for a group: {inspect_list(invalid)}")
-
-
-def _parse_parent_guids(raw: str | None) -> tuple[str, ...]:
+def _parse_parent_guids(raw: str) -> tuple[str, ...]:
     """Canvas `parent_guids.strip.split.uniq`; blank -> () (the root or target group)."""
-    if raw is None or is_blank(raw):
+    if not raw.strip(RUBY_SPACE_CHARS):
         return ()
+    if not _SPLITS_OR_STRIPS.search(raw):
+        return (raw,)  # one word: what strip.split.uniq would give
     return tuple(dict.fromkeys(split_words(raw)))
 
 
-def _present_or_none(value: str | None) -> str | None:
-    return value if is_present(value) else None
+# Characters that make `strip.split` do more than return the cell as its one word.
+_SPLITS_OR_STRIPS: Final = re.compile("[ \t\n\v\f\r\x00]")

@@ -25,8 +25,12 @@ _RUBY_SPACE: Final = frozenset(
     "\u200a\u2028\u2029\u202f\u205f\u3000"
 )
 
+RUBY_SPACE_CHARS: Final = "".join(sorted(_RUBY_SPACE))
+"""The same characters as one string, for `str.strip`: `not text.strip(RUBY_SPACE_CHARS)` is `blank?`."""
+
 # Ruby's `\s`, `String#split` with no argument and `Float()`/`to_i` whitespace are ASCII only.
 ASCII_WHITESPACE: Final = " \t\n\v\f\r"
+_ASCII_WHITESPACE_CHAR: Final = re.compile("[ \t\n\v\f\r]")
 
 _SIMPLE_ESCAPES: Final = {
     "\n": "\\n",
@@ -63,17 +67,18 @@ _FIXED_DECPT_MAX: Final = 15
 
 def is_blank(value: str | None) -> bool:
     """ActiveSupport `blank?` for a cell: None, empty, or only Unicode White_Space."""
-    return value is None or all(char in _RUBY_SPACE for char in value)
+    # strip() runs in C and returns "" exactly when every character is in the set.
+    return value is None or not value.strip(RUBY_SPACE_CHARS)
 
 
 def is_present(value: str | None) -> TypeGuard[str]:
     """ActiveSupport `present?`: the negation of `is_blank`."""
-    return not is_blank(value)
+    return value is not None and bool(value.strip(RUBY_SPACE_CHARS))
 
 
 def has_ascii_whitespace(value: str) -> bool:
     """Ruby `match?(/\\s/)`: space, tab, LF, VT, FF or CR anywhere (NBSP does not count)."""
-    return any(char in ASCII_WHITESPACE for char in value)
+    return _ASCII_WHITESPACE_CHAR.search(value) is not None
 
 
 def split_words(value: str) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.sanitize import sanitize_html
+from worker.sanitize import _CLEANER, _MAY_CHANGE, sanitize_html
 
 
 @pytest.mark.parametrize(
@@ -88,3 +88,33 @@ def test_text_is_escaped() -> None:
 def test_sanitising_is_idempotent(html: str) -> None:
     once = sanitize_html(html)
     assert sanitize_html(once) == once
+
+
+def _unchanged_by_ammonia(text: str) -> bool:
+    return bool(_CLEANER.clean(text) == text)
+
+
+def test_the_fast_path_holds_for_every_code_point() -> None:
+    """sanitize_html returns text without `_MAY_CHANGE` characters as it is: ammonia must agree.
+
+    Every code point is tried at the start, in the middle and doubled, in chunks (a chunk that
+    ammonia changes would fail as a whole)."""
+    plain = [chr(c) for c in range(0x110000) if not _MAY_CHANGE.search(chr(c))]
+    for start in range(0, len(plain), 4096):
+        chunk = "".join(plain[start : start + 4096])
+        assert _unchanged_by_ammonia(chunk)
+        assert _unchanged_by_ammonia("a" + chunk + "b")
+        assert _unchanged_by_ammonia("".join(c + c for c in chunk))
+
+
+@pytest.mark.parametrize("char", ["\x00", "\r", "&", "<", ">", "\xa0", "\ufeff"])
+def test_every_character_left_to_ammonia_can_change_a_text(char: str) -> None:
+    """The fast path is not stricter than it needs to be, and the slow path still runs."""
+    assert not _unchanged_by_ammonia(char + "x" + char)
+    assert sanitize_html(char + "x" + char) == _CLEANER.clean(char + "x" + char)
+
+
+@pytest.mark.parametrize("text", ["plain", "a\r\nb", "x" * 300 + "&", "<b>" * 2, "\ufeffx", "tab\tnbsp\xa0"])
+def test_sanitize_html_answers_as_ammonia_does(text: str) -> None:
+    assert sanitize_html(text) == _CLEANER.clean(text)
+    assert sanitize_html(text) == _CLEANER.clean(text)  # again, from the cache
