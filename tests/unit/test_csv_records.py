@@ -14,7 +14,7 @@ import random
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from shared.errors import InvalidCsvFile
@@ -380,6 +380,10 @@ async def test_round_trip(
     data = (UTF8_BOM if bom else b"") + row_separator.join(lines)
     if final_line_ending or lines[-1] == b"":
         data += row_separator  # else an empty last line would be no record at all
+    # Canvas picks the separator from the first physical line (to the first LF): with CR line
+    # endings that can run past the header, and the cells there may tip the count.
+    first_line = data.split(b"\n", 1)[0]
+    assume((b";" if first_line.count(b";") > first_line.count(b",") else b",") == separator)
     # A single null cell is written as an empty line, which reads as a record of no cells.
     expected = [[] if record == [None] else record for record in records]
     result = await read(data, cuts=range(chunk_size, len(data), chunk_size))
