@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack
 from aiohttp import web
 from arq import create_pool as create_arq_pool
 
+from api.auth_cache import TtlCache
 from api.deps import DEPS, Deps
 from api.errors import error_middleware
 from api.routes import setup_routes
@@ -49,7 +50,18 @@ async def _open_dependencies(app: web.Application) -> AsyncIterator[None]:
                 settings.rate_limit_up_front_cost,
             ),
         )
-        app[DEPS] = Deps(settings, pool, redis, storage, StatusStore(redis, settings.status_ttl_seconds), throttle)
+        ttl = settings.auth_cache_seconds
+        app[DEPS] = Deps(
+            settings,
+            pool,
+            redis,
+            storage,
+            StatusStore(redis, settings.status_ttl_seconds),
+            throttle,
+            TtlCache(ttl),
+            TtlCache(ttl),
+            TtlCache(ttl),
+        )
         yield
 
 

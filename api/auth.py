@@ -9,6 +9,7 @@ from api.errors import invalid_token, resource_not_found, unauthenticated, unaut
 from shared.db.accounts import Context, User, can_manage_outcomes, load_context, user_for_token
 from shared.db.errors import translate_db_errors
 from shared.models import ContextType
+from shared.tokens import token_digest
 
 USER = web.RequestKey("user", User)
 
@@ -30,10 +31,15 @@ async def authenticate(request: web.Request) -> User:
     token = bearer_token(request)
     if token is None:
         raise unauthenticated()
-    with translate_db_errors():
-        user = await user_for_token(request.app[DEPS].pool, token)
+    deps = request.app[DEPS]
+    digest = token_digest(token)
+    user = deps.users.get(digest)
     if user is None:
-        raise invalid_token()
+        with translate_db_errors():
+            user = await user_for_token(deps.pool, token)
+        if user is None:
+            raise invalid_token()
+        deps.users.put(digest, user)
     request[USER] = user
     return user
 
@@ -50,10 +56,14 @@ async def find_context(request: web.Request, type_: ContextType, raw_id: str) ->
     id_ = parse_id(raw_id)
     if id_ is None:
         raise resource_not_found()
-    with translate_db_errors():
-        context = await load_context(request.app[DEPS].pool, type_, id_)
+    deps = request.app[DEPS]
+    context = deps.contexts.get((type_.value, id_))
     if context is None:
-        raise resource_not_found()
+        with translate_db_errors():
+            context = await load_context(deps.pool, type_, id_)
+        if context is None:
+            raise resource_not_found()
+        deps.contexts.put((type_.value, id_), context)
     return context
 
 
@@ -67,8 +77,12 @@ async def authorize_context(request: web.Request) -> tuple[Context, User]:
     """Authentication -> context exists -> may manage outcomes there; raises the Canvas 401/404/403."""
     user = await authenticate(request)
     context = await find_context(request, *context_from_path(request))
-    with translate_db_errors():
-        allowed = await can_manage_outcomes(request.app[DEPS].pool, user, context)
+    deps = request.app[DEPS]
+    allowed = deps.permissions.get((user.id, context.key))
+    if allowed is None:
+        with translate_db_errors():
+            allowed = await can_manage_outcomes(deps.pool, user, context)
+        deps.permissions.put((user.id, context.key), allowed)
     if not allowed:
         raise unauthorized()
     return context, user

@@ -8,6 +8,8 @@ import asyncpg
 from aiohttp import web
 from arq.connections import ArqRedis
 
+from api.auth_cache import TtlCache
+from shared.db.accounts import Context, User
 from shared.settings import Settings
 from shared.status import StatusStore
 from shared.storage import Storage
@@ -22,6 +24,9 @@ class Deps:
     storage: Storage
     status: StatusStore
     throttle: Throttle
+    users: TtlCache[bytes, User]  # by token digest
+    contexts: TtlCache[tuple[str, int], Context]
+    permissions: TtlCache[tuple[int, str], bool]  # (user id, context key)
 
 
 DEPS = web.AppKey("deps", Deps)

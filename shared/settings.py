@@ -9,6 +9,8 @@ from typing import Any
 from shared.errors import ConfigurationError
 
 _PREFIX = "OUTCOME_IMPORTS_"
+# Settings where 0 means "off".
+_ZERO_ALLOWED = frozenset({"rate_limit_high_water_mark", "auth_cache_seconds"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,8 @@ class Settings:
     rate_limit_high_water_mark: int = 0
     rate_limit_outflow_per_second: int = 10
     rate_limit_up_front_cost: int = 50
+    # How long an API process remembers a token's user and its permissions (0: not at all).
+    auth_cache_seconds: int = 5
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
@@ -72,7 +76,7 @@ class Settings:
                 except ValueError:
                     problems.append(f"{var} must be an integer, got {raw!r}")
                     continue
-                if number <= 0:
+                if number < 0 or (number == 0 and field.name not in _ZERO_ALLOWED):
                     problems.append(f"{var} must be positive, got {number}")
                     continue
                 values[field.name] = number

@@ -29,14 +29,15 @@ class StatusStore:
         self._ttl = ttl_seconds
 
     async def put(self, import_id: int, context: str, body: dict[str, Any]) -> None:
-        value = json.dumps({"context": context, "body": body}, separators=(",", ":"))
+        # "<context>\n<json>": a status read hands the JSON to the client without decoding it.
+        value = context + "\n" + json.dumps(body, separators=(",", ":"))
         try:
             await self._redis.set(status_key(import_id), value, ex=self._ttl)
         except (RedisError, OSError):
             logger.warning("status write to Redis failed for import_id=%s", import_id, exc_info=True)
 
-    async def get(self, import_id: int, context: str) -> dict[str, Any] | None:
-        """The cached JSON if present and of this context, else None (the caller reads PostgreSQL)."""
+    async def get_raw(self, import_id: int, context: str) -> bytes | None:
+        """The cached JSON text if present and of this context, else None (the caller reads PostgreSQL)."""
         try:
             raw = await self._redis.get(status_key(import_id))
         except (RedisError, OSError):
@@ -44,10 +45,15 @@ class StatusStore:
             return None
         if raw is None:
             return None
-        cached = json.loads(raw)
-        if cached.get("context") != context:
+        cached_context, _, body = bytes(raw).partition(b"\n")
+        return body if cached_context == context.encode() else None
+
+    async def get(self, import_id: int, context: str) -> dict[str, Any] | None:
+        """The cached JSON, decoded; see get_raw."""
+        raw = await self.get_raw(import_id, context)
+        if raw is None:
             return None
-        body: dict[str, Any] = cached["body"]
+        body: dict[str, Any] = json.loads(raw)
         return body
 
     async def forget(self, import_id: int) -> None:

@@ -147,6 +147,8 @@ def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
         redis_url=redis_url,
         storage_url=(tmp_path / "storage").as_uri(),
         bootstrap_token=ADMIN_TOKEN,
+        # Tests change rights and tokens in the database between requests; the cache has its own test.
+        auth_cache_seconds=0,
     )
 
 
