@@ -35,6 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
+import redis
 
 ROOT = Path(__file__).resolve().parents[1]
 FINAL = ("succeeded", "failed")
@@ -234,13 +235,11 @@ def main() -> None:
     server_url = env.get("DATABASE_URL")
     if server_url:
         env["DATABASE_URL"] = asyncio.run(_fresh_database(server_url, database))
+    claim = None
     if env.get("REDIS_URL"):
-        # A Redis database of its own, emptied first, so leftovers of other runs do not interfere.
-        env["REDIS_URL"] = _with_database(env["REDIS_URL"], str(12))
-        subprocess.run(
-            [sys.executable, "-c", "import redis,sys; redis.Redis.from_url(sys.argv[1]).flushdb()", env["REDIS_URL"]],
-            check=True,
-        )
+        # A Redis database of its own (claimed as the test suite claims one), emptied first.
+        claim = _claim_redis_db(env["REDIS_URL"])
+        env["REDIS_URL"] = _with_database(env["REDIS_URL"], str(claim))
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="outcome-imports-load-") as data_dir:
@@ -275,12 +274,26 @@ def main() -> None:
                 system.wait()
             if server_url:
                 asyncio.run(_drop_database(server_url, database))
+            if claim is not None:
+                redis.Redis.from_url(_with_database(os.environ["REDIS_URL"], "0")).delete(_CLAIM_KEY.format(db=claim))
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         for key, value in report.items():
             print(f"{key:>24}: {value}")
     sys.exit(0 if report["ok"] else 1)
+
+
+_CLAIM_KEY = "outcome-imports:test-session-redis-db:{db}"
+
+
+def _claim_redis_db(server_url: str) -> int:
+    claims = redis.Redis.from_url(_with_database(server_url, "0"))
+    for db in range(1, 16):
+        if claims.set(_CLAIM_KEY.format(db=db), f"load_test:{os.getpid()}", nx=True, ex=3600):
+            redis.Redis.from_url(_with_database(server_url, str(db))).flushdb()
+            return db
+    raise SystemExit("every Redis database 1-15 is claimed by a test session or benchmark")
 
 
 def _wait_healthy(base: str, system: subprocess.Popen[bytes]) -> None:

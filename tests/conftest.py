@@ -23,9 +23,10 @@ from shared.db.migrate import migrate
 from shared.settings import Settings
 
 ADMIN_TOKEN = "test-site-admin-token"
-# A Redis database of its own, so a flush never touches anything else on a shared server (and
-# rarely another test session's: each session picks one by its pid).
-TEST_REDIS_DB = 1 + os.getpid() % 15
+# Each session claims a Redis database of its own (1-15) with an atomic "set if absent" in db 0,
+# so a flush never touches another session's, a benchmark's, or anything else on a shared server.
+REDIS_CLAIM_KEY = "outcome-imports:test-session-redis-db:{db}"
+REDIS_CLAIM_SECONDS = 3 * 3600
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -131,9 +132,30 @@ async def database_url(test_database: tuple[str, str]) -> AsyncIterator[str]:
     yield url
 
 
+@pytest.fixture(scope="session")
+async def redis_db(service_urls: tuple[str, str]) -> AsyncIterator[int]:
+    claims = Redis.from_url(_with_redis_db(service_urls[1], 0))
+    owner = f"pytest:{os.getpid()}"
+    try:
+        for db in range(1, 16):
+            if await claims.set(REDIS_CLAIM_KEY.format(db=db), owner, nx=True, ex=REDIS_CLAIM_SECONDS):
+                candidate = Redis.from_url(_with_redis_db(service_urls[1], db))
+                empty = await candidate.dbsize() == 0
+                await candidate.aclose()
+                if empty:  # a non-empty one is in use by something that does not claim (e.g. a benchmark)
+                    break
+                await claims.delete(REDIS_CLAIM_KEY.format(db=db))
+        else:
+            raise RuntimeError("every Redis database 1-15 is claimed by another test session or benchmark")
+        yield db
+        await claims.delete(REDIS_CLAIM_KEY.format(db=db))
+    finally:
+        await claims.aclose()
+
+
 @pytest.fixture
-async def redis_url(service_urls: tuple[str, str]) -> AsyncIterator[str]:
-    url = _with_redis_db(service_urls[1], TEST_REDIS_DB)
+async def redis_url(service_urls: tuple[str, str], redis_db: int) -> AsyncIterator[str]:
+    url = _with_redis_db(service_urls[1], redis_db)
     redis = Redis.from_url(url)
     await redis.flushdb()
     await redis.aclose()

@@ -47,9 +47,12 @@ UPDATE_PROGRESS = """
 UPDATE outcome_imports SET progress = $2, updated_at = now()
 WHERE id = $1 AND workflow_state = 'importing' AND progress < $2
 """
+# clock_timestamp(), not now(): this runs at the end of the import's own long transaction, and
+# now() is the time that transaction began.
 UPDATE_FINISH_IMPORT = """
 UPDATE outcome_imports
-SET workflow_state = $2, progress = $3, error_count = error_count + $4, ended_at = now(), updated_at = now()
+SET workflow_state = $2, progress = $3, error_count = error_count + $4, ended_at = clock_timestamp(),
+    updated_at = clock_timestamp()
 WHERE id = $1
 """
 DELETE_IMPORT_ERRORS = "DELETE FROM outcome_import_errors WHERE outcome_import_id = $1"

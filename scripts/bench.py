@@ -1,0 +1,669 @@
+"""`make bench`: import a generated district file end to end, against a COPY baseline, and prove the work.
+
+1. Writes a district Outcomes CSV (`scripts/generate_outcomes.py`) and a copy with 10% of the outcome
+   rows changed.
+2. Baseline: COPYs the same rows (same 17 text cells, streamed from the file) into an UNLOGGED table
+   with asyncpg `copy_records_to_table`: what a Python client can push into this PostgreSQL at best.
+3. Starts the system as `outcome-imports run` does: one API process (`python -m api`) and one worker
+   (`python -m worker`), on a fresh database `oi_bench_<pid>` (dropped afterwards) of the server in
+   DATABASE_URL and an empty Redis database it claims on REDIS_URL's server (flushed afterwards);
+   embedded PostgreSQL/Redis in the work dir when those are unset (`--private-redis`: always for Redis).
+   Imports the file through the HTTP API (multipart, streamed from disk), the same file again, then
+   the changed file; each polled to `succeeded` (a `failed` import, a timeout, a process exiting, or
+   someone else flushing or writing our Redis database fails the run).
+4. After each import, checks that PostgreSQL agrees the import succeeded, then that the account holds
+   exactly the groups, outcomes, links, depths, methods and changes the file describes (in SQL, and
+   through the API for two leaf groups).
+
+Import rows/s = data rows / (POST answered -> `succeeded` seen by polling every 50 ms, backing off to
+0.5% of the time waited): queue pickup plus processing, upload excluded (it has its own MB/s). The
+import row's created_at -> ended_at is also reported, but ended_at is now() of the import's one
+transaction, i.e. when processing started.
+Peak RSS is the kernel's VmHWM, reset before each import (Linux only). `--status-load S` hammers
+GET .../outcome_imports/:id from 64 loopback connections for S seconds during the first import (which
+then shares the CPU with that load).
+
+Run: `make bench ARGS="--rows 100000 [--seed 1] [--json] [--status-load 10]"`. Exits 1 if a check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, ExitStack, suppress
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import asyncpg
+from arq.constants import health_check_key_suffix
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+from yarl import URL
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from generate_outcomes import (  # noqa: E402  (scripts/ is on sys.path: this file's directory)
+    CHANGED_TOP_TIER,
+    REVISED_DESCRIPTION_SUFFIX,
+    REVISED_TITLE_SUFFIX,
+    WIDTH,
+    GeneratedFile,
+    generate,
+)
+
+from shared.db.migrate import migrate  # noqa: E402
+from shared.queue import QUEUE_NAME  # noqa: E402
+from shared.settings import Settings  # noqa: E402
+
+CHANGED_FRACTION = 0.1
+READY_TIMEOUT_SECONDS = 60
+STOP_TIMEOUT_SECONDS = 15
+POLL_SECONDS = 0.05
+# Status polls back off to this fraction of the time waited so far: the import time stays within 0.5%,
+# and the API does not spend a noticeable share of the CPU answering us during a long import.
+POLL_BACKOFF = 0.005
+STATUS_LOAD_CONCURRENCY = 64
+# Redis databases tried in turn; 0 is every app's default and 13 the test suite's.
+REDIS_DB_CANDIDATES = (15, 14, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1)
+REDIS_CLAIM_KEY = "outcome-imports-bench:claim"
+REDIS_CLAIM_TTL_SECONDS = 24 * 3600
+LOG_TAIL_LINES = 30
+MB = 1024 * 1024
+
+ACCOUNT = "context_type = 'Account' AND context_id = $1"
+COUNT_GROUPS = f"SELECT count(*) FROM learning_outcome_groups WHERE {ACCOUNT} AND workflow_state = 'active' AND parent_id IS NOT NULL"  # noqa: E501
+COUNT_OUTCOMES = f"SELECT count(*) FROM learning_outcomes WHERE {ACCOUNT} AND workflow_state = 'active'"
+COUNT_LINKS = f"SELECT count(*) FROM learning_outcome_links WHERE {ACCOUNT} AND workflow_state = 'active'"
+LINKS_PER_OUTCOME = """
+SELECT n, count(*) FROM (
+    SELECT count(l.id) AS n FROM learning_outcomes o
+      LEFT JOIN learning_outcome_links l ON l.learning_outcome_id = o.id AND l.workflow_state = 'active'
+     WHERE o.context_type = 'Account' AND o.context_id = $1 AND o.workflow_state = 'active'
+     GROUP BY o.id) per_outcome
+ GROUP BY n"""
+TREE_BY_DEPTH = f"""
+WITH RECURSIVE tree AS (
+    SELECT id, 0 AS depth FROM learning_outcome_groups WHERE {ACCOUNT} AND parent_id IS NULL
+    UNION ALL
+    SELECT g.id, t.depth + 1 FROM learning_outcome_groups g JOIN tree t ON g.parent_id = t.id
+     WHERE g.workflow_state = 'active')
+SELECT t.depth, count(DISTINCT t.id) AS groups, count(l.id) AS links
+  FROM tree t
+  LEFT JOIN learning_outcome_links l ON l.associated_group_id = t.id AND l.workflow_state = 'active'
+ GROUP BY t.depth"""
+METHODS = f"""
+SELECT calculation_method || coalesce('/' || calculation_int, '') AS method, count(*) FROM learning_outcomes
+ WHERE {ACCOUNT} AND workflow_state = 'active' GROUP BY 1"""
+CHANGED = f"""
+SELECT count(*) FILTER (WHERE right(short_description, length($2)) = $2) AS titles,
+       count(*) FILTER (WHERE right(description, length($3)) = $3) AS descriptions,
+       count(*) FILTER (WHERE ratings -> 0 ->> 'description' = $4) AS ratings
+  FROM learning_outcomes WHERE {ACCOUNT} AND workflow_state = 'active'"""
+SAMPLE_GROUPS = f"""
+SELECT DISTINCT unnest(ARRAY[min(associated_group_id), max(associated_group_id)]) AS id
+  FROM learning_outcome_links WHERE {ACCOUNT} AND workflow_state = 'active'"""
+GROUP_OUTCOME_IDS = "SELECT learning_outcome_id FROM learning_outcome_links WHERE associated_group_id = $1 AND workflow_state = 'active'"  # noqa: E501
+DATABASE_BACKENDS = "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+IMPORT_ROW = "SELECT workflow_state, progress, created_at, ended_at FROM outcome_imports WHERE id = $1"
+
+
+class BenchError(Exception):
+    """The run could not measure what it should: an import failed, timed out, or a process died."""
+
+
+def progress(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def with_path(url: str, path: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+# --- services -----------------------------------------------------------------------------------
+
+
+async def fresh_database(stack: AsyncExitStack, server_url: str, keep: bool) -> str:
+    name = f"oi_bench_{os.getpid()}"
+    admin = await asyncpg.connect(server_url)
+    stack.push_async_callback(admin.close)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # a crashed run with our pid
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    if keep:
+        progress(f"keeping database {name}: drop it yourself")
+    else:
+        stack.push_async_callback(admin.execute, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return with_path(server_url, "/" + name)
+
+
+async def claim_redis_db(stack: AsyncExitStack, server_url: str) -> tuple[str, Redis]:
+    """An empty Redis database of our own: the queue name and status keys are fixed, so two runs (or a
+    run and a dev server) sharing one database would take each other's jobs."""
+    for db in REDIS_DB_CANDIDATES:
+        url = with_path(server_url, f"/{db}")
+        redis = Redis.from_url(url)
+        try:
+            if await redis.set(REDIS_CLAIM_KEY, os.getpid(), nx=True, ex=REDIS_CLAIM_TTL_SECONDS):
+                if await redis.dbsize() == 1:
+                    stack.push_async_callback(redis.aclose)
+                    stack.push_async_callback(redis.flushdb)  # it was empty: everything in it is ours
+                    return url, redis
+                await redis.delete(REDIS_CLAIM_KEY)
+        except ResponseError:  # the server has fewer databases
+            pass
+        await redis.aclose()
+    raise BenchError(f"no empty Redis database among {REDIS_DB_CANDIDATES} on {with_path(server_url, '')}")
+
+
+@dataclass
+class System:
+    """The API and worker processes, as `outcome-imports run` starts them."""
+
+    url: str
+    token: str
+    processes: dict[str, subprocess.Popen[bytes]]
+    logs: dict[str, Path]
+    redis: Redis  # the claimed database, to notice interference
+
+    def assert_alive(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise BenchError(f"the {name} process exited with {process.returncode}")
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def start_system(
+    stack: AsyncExitStack, workdir: Path, database_url: str, redis: tuple[str, Redis], biggest_file: int
+) -> System:
+    token = secrets.token_urlsafe(32)
+    env = dict(
+        os.environ,
+        DATABASE_URL=database_url,
+        REDIS_URL=redis[0],
+        STORAGE_URL=(workdir / "storage").as_uri(),
+        OUTCOME_IMPORTS_BOOTSTRAP_TOKEN=token,
+    )
+    default_limit: int = next(f.default for f in fields(Settings) if f.name == "max_upload_bytes")  # type: ignore[assignment]
+    if "OUTCOME_IMPORTS_MAX_UPLOAD_BYTES" not in env and biggest_file >= default_limit:
+        env["OUTCOME_IMPORTS_MAX_UPLOAD_BYTES"] = str(biggest_file + MB)
+    port = free_port()
+    commands = {"api": ["-m", "api", "--host", "127.0.0.1", "--port", str(port)], "worker": ["-m", "worker"]}
+    system = System(f"http://127.0.0.1:{port}", token, {}, {}, redis[1])
+    stack.callback(system.stop)
+    for name, args in commands.items():
+        system.logs[name] = workdir / f"{name}.log"
+        with system.logs[name].open("ab") as log:
+            system.processes[name] = subprocess.Popen(
+                [sys.executable, *args], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+            )
+    return system
+
+
+async def wait_ready(system: System, session: aiohttp.ClientSession) -> None:
+    """The API answers /health with 200 and the worker has polled the queue once (arq's health key)."""
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    api_ready = worker_ready = False
+    while not (api_ready and worker_ready):
+        system.assert_alive()
+        if time.monotonic() > deadline:
+            raise BenchError(f"not ready within {READY_TIMEOUT_SECONDS} s (api {api_ready}, worker {worker_ready})")
+        with suppress(aiohttp.ClientError):
+            async with session.get("/health") as resp:
+                api_ready = resp.status == 200
+        worker_ready = bool(await system.redis.exists(QUEUE_NAME + health_check_key_suffix))
+        await asyncio.sleep(POLL_SECONDS)  # processes starting; the deadline above bounds the wait
+
+
+# --- measurements -------------------------------------------------------------------------------
+
+
+async def copy_baseline(conn: asyncpg.Connection, path: Path, rows: int) -> dict[str, Any]:
+    columns = [f"c{i}" for i in range(WIDTH)]
+    await conn.execute(f"CREATE UNLOGGED TABLE bench_copy_baseline ({', '.join(c + ' text' for c in columns)})")
+
+    async def records() -> AsyncIterator[tuple[str, ...]]:
+        with path.open(encoding="utf-8", newline="") as file:
+            reader = csv.reader(file)
+            next(reader)
+            for row in reader:
+                yield tuple(row)
+
+    started = time.perf_counter()
+    result = await conn.copy_records_to_table("bench_copy_baseline", records=records(), columns=columns)
+    seconds = time.perf_counter() - started
+    await conn.execute("DROP TABLE bench_copy_baseline")
+    if result != f"COPY {rows}":
+        raise BenchError(f"baseline COPY wrote {result!r}, expected {rows} rows")
+    return {"seconds": round(seconds, 3), "rows_per_second": round(rows / seconds)}
+
+
+def reset_peak_rss(pid: int) -> bool:
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")  # Linux >= 4.0: VmHWM := current RSS
+    except OSError:
+        return False
+    return True
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    raise BenchError(f"no VmHWM in /proc/{pid}/status")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far: set against an import's wall time, it tells
+    whether that process or something else (PostgreSQL, the poll interval) took the time."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (man 5 proc)
+
+
+async def postgres_cpu(conn: asyncpg.Connection) -> dict[int, float] | None:
+    """CPU seconds of each backend on the bench database; None when PostgreSQL runs elsewhere."""
+    try:
+        return {r["pid"]: cpu_seconds(r["pid"]) for r in await conn.fetch(DATABASE_BACKENDS)}
+    except OSError:  # not our machine (no such /proc entry), or a backend that just exited
+        return None
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+async def status_load(url: str, headers: dict[str, str], seconds: float) -> dict[str, Any]:
+    assert urlsplit(url).hostname == "127.0.0.1", "status load goes to loopback only"
+    latencies: list[float] = []
+    errors = importing = 0
+    deadline = time.monotonic() + seconds
+    timeout = aiohttp.ClientTimeout(total=30)
+    connector = aiohttp.TCPConnector(limit=STATUS_LOAD_CONCURRENCY)
+    async with aiohttp.ClientSession(connector=connector, headers=headers, timeout=timeout) as session:
+
+        async def client() -> None:
+            nonlocal errors, importing
+            while time.monotonic() < deadline:
+                started = time.perf_counter()
+                try:
+                    async with session.get(url) as resp:
+                        body = await resp.read()
+                        ok = resp.status == 200
+                except (aiohttp.ClientError, TimeoutError):
+                    ok, body = False, b""
+                latencies.append(time.perf_counter() - started)
+                errors += not ok
+                importing += b'"importing"' in body
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(STATUS_LOAD_CONCURRENCY)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "concurrency": STATUS_LOAD_CONCURRENCY,
+        "seconds": round(elapsed, 2),
+        "requests": len(latencies),
+        "requests_per_second": round(len(latencies) / elapsed),
+        "errors": errors,
+        "answered_importing": importing,
+        "p50_ms": round(percentile(latencies, 0.50) * 1000, 1),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
+    }
+
+
+async def wait_final(
+    system: System, session: aiohttp.ClientSession, path: str, created: dict[str, Any], limit_seconds: float
+) -> dict[str, Any]:
+    started = time.monotonic()
+    deadline = started + limit_seconds
+    while True:
+        system.assert_alive()
+        if not await system.redis.exists(REDIS_CLAIM_KEY):
+            raise BenchError(
+                "another process flushed our Redis database during the run (tests/conftest.py uses db "
+                "1 + pid % 15 and flushes it); run again, or pass --private-redis"
+            )
+        async with session.get(path) as resp:
+            body: dict[str, Any] = await resp.json()
+        if resp.status != 200:
+            raise BenchError(f"GET {path} answered {resp.status}: {body}")
+        if (body["created_at"], body.get("user")) != (created["created_at"], created.get("user")):
+            raise BenchError(f"GET {path} answered another import (another process writes to our Redis): {body}")
+        if body["workflow_state"] == "succeeded":
+            return body
+        if body["workflow_state"] == "failed":
+            raise BenchError(f"import {body['id']} failed: {body['processing_errors']}")
+        if time.monotonic() > deadline:
+            raise BenchError(
+                f"import {body['id']} still {body['workflow_state']} ({body['progress']}%) after {limit_seconds:.0f} s"
+            )
+        # A client polling for the result; the deadline bounds it.
+        await asyncio.sleep(max(POLL_SECONDS, (time.monotonic() - started) * POLL_BACKOFF))
+
+
+# --- proof --------------------------------------------------------------------------------------
+
+
+async def check_tree(
+    conn: asyncpg.Connection,
+    session: aiohttp.ClientSession,
+    account_id: int,
+    generated: GeneratedFile,
+    final: dict[str, Any],
+) -> dict[str, dict[str, Any]]:
+    """What the account holds against what the file describes; each check {"ok", "expected", "actual"}."""
+    checks: dict[str, dict[str, Any]] = {}
+
+    def check(name: str, expected: Any, actual: Any, ok: bool | None = None) -> None:
+        checks[name] = {
+            "ok": expected == actual if ok is None else ok,
+            "expected": expected,
+            "actual": actual,
+        }
+
+    g = generated
+    check("no_row_errors", [], final["processing_errors"])
+    check("groups", g.groups, await conn.fetchval(COUNT_GROUPS, account_id))
+    check("outcomes", g.outcomes, await conn.fetchval(COUNT_OUTCOMES, account_id))
+    check("links", g.links, await conn.fetchval(COUNT_LINKS, account_id))
+    expected_per_outcome = {"1": g.outcomes - g.multi_linked_outcomes, "2": g.multi_linked_outcomes}
+    check(
+        "links_per_outcome",
+        {k: v for k, v in expected_per_outcome.items() if v},
+        {str(r["n"]): r["count"] for r in sorted(await conn.fetch(LINKS_PER_OUTCOME, account_id))},
+    )
+    tree = {r["depth"]: r for r in await conn.fetch(TREE_BY_DEPTH, account_id)}
+    check("groups_reachable_from_root", g.groups, sum(r["groups"] for d, r in tree.items() if d > 0))
+    check("max_group_depth", g.max_group_depth, max(tree, default=0))
+    check(
+        "links_by_group_depth",
+        {str(d): n for d, n in g.links_by_depth.items()},
+        {str(d): r["links"] for d, r in sorted(tree.items()) if r["links"]},
+    )
+    check(
+        "calculation_methods",
+        g.methods,
+        dict(sorted((r["method"], r["count"]) for r in await conn.fetch(METHODS, account_id))),
+    )
+    changed = await conn.fetchrow(
+        CHANGED, account_id, REVISED_TITLE_SUFFIX, REVISED_DESCRIPTION_SUFFIX, CHANGED_TOP_TIER
+    )
+    check(
+        "changed_rows",
+        {"titles": g.changed_titles, "descriptions": g.changed_descriptions, "ratings": g.changed_ratings},
+        dict(changed),
+    )
+    sample = [r["id"] for r in await conn.fetch(SAMPLE_GROUPS, account_id) if r["id"] is not None]
+    for group_id in sample:  # none when there are no links: the counts above say so
+        expected_ids = {r[0] for r in await conn.fetch(GROUP_OUTCOME_IDS, group_id)}
+        got: set[int] = set()
+        group_path = f"/api/v1/accounts/{account_id}/outcome_groups/{group_id}"
+        next_url: str | None = f"{group_path}/outcomes?per_page=100"
+        while next_url is not None:
+            async with session.get(next_url) as resp:
+                body = await resp.json()
+                link = resp.links.get("next")
+            if resp.status != 200:
+                got, next_url = {-resp.status}, None  # shows as a wrong count; the body goes to stderr
+                progress(f"GET {group_path}/outcomes answered {resp.status}: {body}")
+                continue
+            next_url = None if link is None else URL(link["url"]).path_qs
+            got |= {item["outcome"]["id"] for item in body}
+        check(f"api_group_{group_id}_outcomes", len(expected_ids), len(got), ok=expected_ids == got)
+    return checks
+
+
+async def run_import(
+    name: str,
+    system: System,
+    session: aiohttp.ClientSession,
+    conn: asyncpg.Connection,
+    account_id: int,
+    generated: GeneratedFile,
+    baseline_rps: float,
+    args: argparse.Namespace,
+    load_seconds: float,
+) -> dict[str, Any]:
+    path = Path(generated.path)
+    pids = {n: p.pid for n, p in system.processes.items()}
+    peak_scope = "import" if all([reset_peak_rss(pid) for pid in pids.values()]) else "process lifetime"
+    cpu_before = {n: cpu_seconds(pid) for n, pid in pids.items()}
+    pg_before = await postgres_cpu(conn)
+    progress(f"import '{name}': uploading {generated.bytes / MB:.1f} MB")
+    imports_path = f"/api/v1/accounts/{account_id}/outcome_imports"
+    started = time.perf_counter()
+    # aiohttp streams a file object in chunks (reading in a thread); nothing holds the whole file.
+    with path.open("rb") as file:  # noqa: ASYNC230
+        form = aiohttp.FormData()
+        form.add_field("attachment", file, filename=path.name, content_type="text/csv")
+        async with session.post(imports_path, data=form) as resp:
+            created = await resp.json()
+            if resp.status != 200:
+                raise BenchError(f"POST {imports_path} answered {resp.status}: {created}")
+    answered = time.perf_counter()
+    upload_seconds = answered - started
+    status_path = f"{imports_path}/{created['id']}"
+    load = None
+    if load_seconds:
+        load = asyncio.create_task(status_load(system.url + status_path, dict(session.headers), load_seconds))
+    final = await wait_final(system, session, status_path, created, args.timeout)
+    seconds = time.perf_counter() - answered
+    load_report = await load if load else None
+    peaks = {n: peak_rss_mb(pid) for n, pid in pids.items()}
+    cpu = {n: round(cpu_seconds(pid) - cpu_before[n], 2) for n, pid in pids.items()}
+    pg_after = await postgres_cpu(conn)
+    if pg_before is not None and pg_after is not None:
+        cpu["postgres"] = round(sum(t - pg_before.get(pid, 0.0) for pid, t in pg_after.items()), 2)
+    truth = await conn.fetchrow(IMPORT_ROW, created["id"])
+    if truth["workflow_state"] != "succeeded" or truth["ended_at"] is None:
+        raise BenchError(f"the API says succeeded, PostgreSQL says {dict(truth)}")
+    rps = generated.rows / seconds
+    progress(f"import '{name}': succeeded in {seconds:.2f} s ({rps:,.0f} rows/s); checking the tree")
+    checks = await check_tree(conn, session, account_id, generated, final)
+    return {
+        "name": name,
+        "import_id": created["id"],
+        "rows": generated.rows,
+        "rows_per_second": round(rps),
+        "ratio_to_copy": round(rps / baseline_rps, 4),
+        "seconds": round(seconds, 3),
+        "seconds_with_upload": round(seconds + upload_seconds, 3),
+        "db_seconds_created_to_ended": round((truth["ended_at"] - truth["created_at"]).total_seconds(), 3),
+        "upload_mb_per_second": round(generated.bytes / MB / upload_seconds, 1),
+        "upload_seconds": round(upload_seconds, 3),
+        "peak_rss_mb": peaks,
+        "peak_rss_scope": peak_scope,
+        "cpu_seconds": cpu,
+        "status_load": load_report,
+        "checks_passed": all(c["ok"] for c in checks.values()),
+        "checks": checks,
+    }
+
+
+async def bench(args: argparse.Namespace, workdir: Path, pg_server: str, redis_server: str) -> dict[str, Any]:
+    report: dict[str, Any] = {"rows": args.rows, "seed": args.seed, "cpus": os.cpu_count()}
+    progress(f"generating {args.rows:,} rows in {workdir}")
+    base = generate(workdir / "district.csv", args.rows, args.seed)
+    changed = generate(workdir / "district-changed.csv", args.rows, args.seed, CHANGED_FRACTION)
+    report["file"] = base.as_json()
+    async with AsyncExitStack() as stack:
+        database_url = await fresh_database(stack, pg_server, args.keep_database)
+        redis = await claim_redis_db(stack, redis_server)
+        await migrate(database_url)
+        conn = await asyncpg.connect(database_url)
+        stack.push_async_callback(conn.close)
+        report["postgres"] = conn.get_server_version().major
+        progress("COPY baseline")
+        report["copy_baseline"] = await copy_baseline(conn, Path(base.path), args.rows)
+        baseline_rps = report["copy_baseline"]["rows_per_second"]
+        progress(f"COPY baseline: {baseline_rps:,} rows/s; starting the API and one worker")
+        system = start_system(stack, workdir, database_url, redis, max(base.bytes, changed.bytes))
+        session = await stack.enter_async_context(
+            aiohttp.ClientSession(
+                system.url,
+                headers={"Authorization": f"Bearer {system.token}"},
+                timeout=aiohttp.ClientTimeout(total=None),
+            )
+        )
+        await wait_ready(system, session)
+        async with session.post("/api/v1/accounts", json={"account": {"name": "Bench District"}}) as resp:
+            account = await resp.json()
+            if resp.status != 200:
+                raise BenchError(f"POST /api/v1/accounts answered {resp.status}: {account}")
+        runs = [("fresh", base, args.status_load), ("same file again", base, 0), ("10% changed", changed, 0)]
+        report["imports"] = [
+            await run_import(name, system, session, conn, account["id"], generated, baseline_rps, args, load)
+            for name, generated, load in runs
+        ]
+    report["peak_rss_mb"] = {n: max(i["peak_rss_mb"][n] for i in report["imports"]) for n in ("api", "worker")}
+    report["ok"] = all(i["checks_passed"] for i in report["imports"])
+    return report
+
+
+def print_table(report: dict[str, Any]) -> None:
+    base = report["copy_baseline"]
+    file = report["file"]
+    print(
+        f"\nrows: {report['rows']:,} ({file['bytes'] / MB:.1f} MB, {file['groups']:,} groups, "
+        f"{file['outcomes']:,} outcomes, {file['links']:,} links), {report['cpus']} CPUs, "
+        f"PostgreSQL {report['postgres']}"
+    )
+    print(
+        f"COPY baseline (copy_records_to_table into an UNLOGGED table): "
+        f"{base['rows_per_second']:,} rows/s ({base['seconds']} s)\n"
+    )
+    head = (
+        "import",
+        "rows/s",
+        "% of COPY",
+        "seconds",
+        "upload MB/s",
+        "API RSS MB",
+        "worker RSS MB",
+        "checks",
+    )
+    rows = [head] + [
+        (
+            i["name"],
+            f"{i['rows_per_second']:,}",
+            f"{i['ratio_to_copy'] * 100:.1f}%",
+            f"{i['seconds']:.2f}",
+            f"{i['upload_mb_per_second']:.1f}",
+            f"{i['peak_rss_mb']['api']:.0f}",
+            f"{i['peak_rss_mb']['worker']:.0f}",
+            "pass" if i["checks_passed"] else "FAIL",
+        )
+        for i in report["imports"]
+    ]
+    widths = [max(len(r[c]) for r in rows) for c in range(len(head))]
+    for r in rows:
+        cells = [r[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(r[1:], widths[1:], strict=True)]
+        print("  ".join(cells))
+    print(
+        "\nrows/s = data rows / (POST answered -> `succeeded` seen by polling every 50 ms or 0.5% of the wait):\n"
+        "queue pickup and processing, not the upload; RSS = peak (VmHWM) during each import"
+    )
+    for i in report["imports"]:
+        cpu = i["cpu_seconds"]
+        on_pg = f", PostgreSQL backends {cpu['postgres']}" if "postgres" in cpu else ""
+        print(f"CPU seconds during '{i['name']}': API {cpu['api']}, worker {cpu['worker']}{on_pg}")
+        for name, c in i["checks"].items():
+            if not c["ok"]:
+                print(f"FAILED {i['name']}: {name}: expected {c['expected']}, got {c['actual']}")
+        if load := i["status_load"]:
+            print(
+                f"status load during '{i['name']}': {load['requests_per_second']:,} req/s "
+                f"over {load['seconds']} s "
+                f"({load['concurrency']} connections), p50 {load['p50_ms']} ms, p99 {load['p99_ms']} ms, "
+                f"{load['errors']} errors, {load['answered_importing']} answers while importing"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=100_000, help="data rows in the file (default 100000)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    parser.add_argument(
+        "--status-load",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="hammer GET .../outcome_imports/:id during the first import",
+    )
+    parser.add_argument("--timeout", type=float, help="seconds per import (default max(300, rows / 200))")
+    parser.add_argument("--work-dir", type=Path, help="keep files and logs here (default: a temp dir, removed)")
+    parser.add_argument("--keep-database", action="store_true", help="do not drop oi_bench_<pid> at the end")
+    parser.add_argument(
+        "--private-redis",
+        action="store_true",
+        help="run a Redis of our own even when REDIS_URL is set (on a server others flush databases of)",
+    )
+    args = parser.parse_args()
+    args.timeout = args.timeout or max(300.0, args.rows / 200)
+    with ExitStack() as stack:
+        workdir = args.work_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="oi-bench-")))
+        workdir.mkdir(parents=True, exist_ok=True)
+        pg_server = os.environ.get("DATABASE_URL")
+        redis_server = None if args.private_redis else os.environ.get("REDIS_URL")
+        try:
+            if not (pg_server and redis_server):
+                from shared.embedded import embedded_services
+
+                progress(
+                    "starting embedded "
+                    + " and ".join(n for n, url in (("PostgreSQL", pg_server), ("Redis", redis_server)) if not url)
+                )
+                services = stack.enter_context(
+                    embedded_services(workdir / "services", postgres=not pg_server, redis=not redis_server)
+                )
+                pg_server = pg_server or services.database_url
+                redis_server = redis_server or services.redis_url
+            assert pg_server and redis_server
+            report = asyncio.run(bench(args, workdir, pg_server, redis_server))
+        except BenchError as exc:
+            for log in sorted(workdir.glob("*.log")):
+                tail = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+                print(f"--- last lines of {log.name} ---", *tail, sep="\n", file=sys.stderr)
+            print(f"bench FAILED: {exc}", file=sys.stderr)
+            report = {"rows": args.rows, "ok": False, "error": str(exc)}
+    if args.json:
+        print(json.dumps(report, indent=2))
+    elif report.get("imports"):
+        print_table(report)
+    sys.exit(0 if report["ok"] else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""`make bench` cannot rot: a small run of scripts/bench.py must import, re-import and prove its tree.
+
+It runs as `make bench` does, in a subprocess starting its own API and worker processes, against
+DATABASE_URL / REDIS_URL when set (a fresh database and an empty Redis database of their servers),
+else against embedded services of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench.py"
+ROWS = 2000
+# Start-up of two processes (plus embedded services without DATABASE_URL) dominates; the imports take seconds.
+RUN_TIMEOUT_SECONDS = 150
+
+
+@pytest.mark.timeout(RUN_TIMEOUT_SECONDS + 10)
+def test_bench_script_imports_three_files_and_its_checks_pass(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--rows", str(ROWS), "--json", "--timeout", "60",
+         "--status-load", "1", "--work-dir", str(tmp_path)],
+        env=dict(os.environ), capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-5000:]
+    report = json.loads(result.stdout)
+    assert report["ok"] is True
+    assert report["rows"] == ROWS
+    assert report["copy_baseline"]["rows_per_second"] > 0
+    assert [i["name"] for i in report["imports"]] == ["fresh", "same file again", "10% changed"]
+    for outcome_import in report["imports"]:
+        failed = {name: c for name, c in outcome_import["checks"].items() if not c["ok"]}
+        assert failed == {}, (outcome_import["name"], failed)
+        assert outcome_import["rows_per_second"] > 0
+        assert outcome_import["peak_rss_mb"]["api"] > 0 and outcome_import["peak_rss_mb"]["worker"] > 0
+    assert report["imports"][2]["checks"]["changed_rows"]["actual"]["titles"] > 0
+    load = report["imports"][0]["status_load"]
+    assert load["requests"] > 0 and load["errors"] == 0
