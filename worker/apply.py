@@ -8,8 +8,11 @@ rows. The one exception is a `deleted` group row: an existing group's subtree (s
 not in memory, so the batch is applied and written up to that row, one recursive statement
 deletes the subtree, and the rest of the batch starts again from a fresh read.
 
-Nothing is kept between batches: inside the import's open transaction, the database is the
-memory ("already written by this import" is `last_import_id = import_id`).
+Between batches, the database inside the import's open transaction is the memory ("already
+written by this import" is `last_import_id = import_id`, or, for an outcome a row found
+unchanged and so did not write, a row of the temporary table import_seen_outcomes). The
+applier itself keeps only what does not grow with the file: the contexts it has written groups
+in, and how many dead rows its staging tables hold.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import asyncpg
 
 from worker import apply_sql
 from worker.batch_loader import BatchRow, load_batch_state, write_batch_state
-from worker.batch_state import BatchState, ImportRun
+from worker.batch_state import BatchState, ContextKey, ImportRun
 from worker.group_rows import import_group_row
 from worker.outcome_rows import import_outcome_row
 from worker.rows import GroupRow, OutcomeRow, WorkflowState
@@ -41,6 +44,10 @@ class BatchApplier:
     def __init__(self, conn: asyncpg.Connection, run: ImportRun) -> None:
         self._conn = conn
         self._run = run
+        self._stage = apply_sql.StagingTables()
+        # Every context this import has written a group in: where parent_guids are looked for
+        # (a few contexts at most, unlike the groups themselves).
+        self._written_contexts: set[ContextKey] = {run.context_key}
 
     async def apply(self, rows: Sequence[BatchRow]) -> list[tuple[int, str]]:
         """Apply `rows` in file order; return their (row, message) errors in row order.
@@ -48,14 +55,15 @@ class BatchApplier:
         RowErrors from parsing are included as they are. Raises asyncpg errors as they come, and
         parents.TargetGroupMissing when a row needs a target group that does not exist.
         """
-        await apply_sql.create_stage_tables(self._conn)
+        await self._stage.prepare(self._conn)
         errors: list[tuple[int, str]] = []
         pending = rows
         while pending:
             part = _through_first_group_deletion(pending)
-            state = await load_batch_state(self._conn, self._run, part)
+            state = await load_batch_state(self._conn, self._run, part, self._written_contexts)
             deleted_group_id = self._apply_rows(state, part, errors)
-            await write_batch_state(self._conn, state)
+            await write_batch_state(self._conn, self._stage, state)
+            self._written_contexts |= state.written_group_contexts()
             if deleted_group_id is not None:
                 logger.debug("import_id=%s deleting the subtree of group %s", self._run.import_id, deleted_group_id)
                 await apply_sql.delete_group_subtree(self._conn, deleted_group_id)

@@ -5,8 +5,20 @@ Reads fetch, in one statement each, everything a batch's rows can reference (spe
 with one upsert per table. Nothing here runs once per row. Every function takes the import's
 connection, inside the import's transaction.
 
-The temporary tables live until the transaction ends (ON COMMIT DROP); each write statement
-empties its table as it reads it (`DELETE ... RETURNING` in a CTE), so they hold one batch at most.
+Lookups by guid or id go through `unnest(...)` and a LATERAL subquery that the planner cannot
+flatten (LIMIT/OFFSET): one index probe per value, whatever the statistics say. Those are
+stale inside an import (its rows are not committed, and nothing re-plans a cached statement as
+the tables grow), and a sequential scan per batch would make an import quadratic in its size.
+
+The temporary tables are created once per import and live until its transaction ends (ON
+COMMIT DROP). A staging table is emptied after each upsert, by DELETE, and every
+TRUNCATE_AFTER_ROWS rows by TRUNCATE: the rows DELETE leaves dead are scanned again by every
+later upsert (nothing vacuums inside a transaction), but TRUNCATE costs about as much as a
+batch's upsert. One more table holds the outcomes this import has seen but left unchanged, so
+did not write.
+
+Staged rows go by COPY, whose binary encoding costs the worker a fraction of what array
+parameters (`unnest($1::text[], ...)`) do; the few friendly-description writes use arrays.
 """
 
 from __future__ import annotations
@@ -34,9 +46,11 @@ FROM courses c
 WHERE c.id = ANY($1::bigint[]) AND c.workflow_state <> 'deleted'
 """
 
-# Every group a batch can reference: by guid in the batch's contexts ($1, $2), the roots of those
-# contexts, the parents this import already wrote ($4, $5), magic ids ($6), and the target group
-# with its ancestors ($7). One branch per index, so each is an index scan.
+# Every group a batch can reference: by guid in the batch's contexts ($1, $2, $3), the roots of
+# those contexts, the parents this import already wrote ($4, $5: looked for in the contexts it
+# has written groups in, $8, $9), magic ids ($6), and the target group with its ancestors ($7).
+# One index probe per value (see the module docstring): by last_import_id instead, each batch
+# would read every group the import has written so far.
 SELECT_GROUPS = """
 WITH RECURSIVE contexts(context_type, context_id) AS (
     SELECT * FROM unnest($1::text[], $2::bigint[])
@@ -44,40 +58,83 @@ WITH RECURSIVE contexts(context_type, context_id) AS (
 target_chain(id, parent_id) AS (
     SELECT id, parent_id FROM learning_outcome_groups WHERE id = $7::bigint
     UNION
-    SELECT g.id, g.parent_id FROM learning_outcome_groups g JOIN target_chain t ON g.id = t.parent_id
+    SELECT g.id, g.parent_id FROM target_chain t
+    CROSS JOIN LATERAL (
+        SELECT g.id, g.parent_id FROM learning_outcome_groups g WHERE g.id = t.parent_id LIMIT 1
+    ) g
 ),
 wanted(id) AS (
-    SELECT g.id FROM learning_outcome_groups g JOIN contexts c USING (context_type, context_id)
-    WHERE g.vendor_guid = ANY($3::text[])
+    SELECT g.id FROM contexts c CROSS JOIN unnest($3::text[]) AS v(guid)
+    CROSS JOIN LATERAL (
+        SELECT g.id FROM learning_outcome_groups g
+        WHERE g.context_type = c.context_type AND g.context_id = c.context_id AND g.vendor_guid = v.guid
+        OFFSET 0
+    ) g
     UNION
-    SELECT g.id FROM learning_outcome_groups g JOIN contexts c USING (context_type, context_id)
-    WHERE g.parent_id IS NULL
+    SELECT g.id FROM contexts c
+    CROSS JOIN LATERAL (
+        SELECT g.id FROM learning_outcome_groups g
+        WHERE g.context_type = c.context_type AND g.context_id = c.context_id AND g.parent_id IS NULL
+        OFFSET 0
+    ) g
     UNION
-    SELECT g.id FROM learning_outcome_groups g
-    WHERE g.last_import_id = $4 AND g.vendor_guid = ANY($5::text[])
+    SELECT g.id FROM unnest($8::text[], $9::bigint[]) AS c(context_type, context_id)
+    CROSS JOIN unnest($5::text[]) AS p(guid)
+    CROSS JOIN LATERAL (
+        SELECT g.id FROM learning_outcome_groups g
+        WHERE g.context_type = c.context_type AND g.context_id = c.context_id AND g.vendor_guid = p.guid
+          AND g.last_import_id = $4
+        OFFSET 0
+    ) g
     UNION
-    SELECT g.id FROM learning_outcome_groups g WHERE g.id = ANY($6::bigint[])
+    SELECT id FROM unnest($6::bigint[]) AS id
     UNION
     SELECT id FROM target_chain
 )
 SELECT g.id, g.context_type, g.context_id, g.root_account_id, g.parent_id, g.vendor_guid, g.title,
        g.description, g.workflow_state, g.last_import_id,
        g.id IN (SELECT id FROM target_chain) AS in_target_chain
-FROM learning_outcome_groups g JOIN wanted w ON w.id = g.id
+FROM wanted w
+CROSS JOIN LATERAL (SELECT * FROM learning_outcome_groups g WHERE g.id = w.id LIMIT 1) g
 ORDER BY g.id
 """
 
-# Outcomes by guid across the installation ($1) or by magic id ($2), with the owner's name.
-# ratings are read as text so the codec configured on the connection does not matter.
+# Outcomes by guid across the installation ($1) or by magic id ($2; found twice, kept once), with
+# the owner's name (looked up once per owner), whether this import has seen it ($3 as
+# last_import_id, from import_seen_outcomes when that was not written), and the friendly
+# description stored for it in its owner. ratings are read as text so the codec configured on
+# the connection does not matter.
 SELECT_OUTCOMES = """
-SELECT o.id, o.context_type, o.context_id, o.root_account_id, coalesce(a.name, c.name) AS owner_name,
+WITH found AS MATERIALIZED (
+    SELECT o.* FROM unnest($1::text[]) AS v(guid)
+    CROSS JOIN LATERAL (SELECT * FROM learning_outcomes o WHERE o.vendor_guid = v.guid LIMIT 1) o
+    UNION ALL
+    SELECT o.* FROM unnest($2::bigint[]) AS m(id)
+    CROSS JOIN LATERAL (SELECT * FROM learning_outcomes o WHERE o.id = m.id LIMIT 1) o
+),
+owners AS (
+    SELECT ow.context_type, ow.context_id,
+           CASE ow.context_type
+               WHEN 'Account' THEN (SELECT a.name FROM accounts a WHERE a.id = ow.context_id)
+               WHEN 'Course' THEN (SELECT c.name FROM courses c WHERE c.id = ow.context_id)
+           END AS name
+    FROM (SELECT DISTINCT context_type, context_id FROM found WHERE context_type IS NOT NULL) ow
+)
+SELECT DISTINCT ON (o.id)
+       o.id, o.context_type, o.context_id, o.root_account_id, ow.name AS owner_name,
        o.vendor_guid, o.short_description, o.description, o.display_name, o.calculation_method,
        o.calculation_int, o.ratings::text AS ratings, o.mastery_points, o.points_possible,
-       o.workflow_state, o.last_import_id
-FROM learning_outcomes o
-LEFT JOIN accounts a ON o.context_type = 'Account' AND a.id = o.context_id
-LEFT JOIN courses c ON o.context_type = 'Course' AND c.id = o.context_id
-WHERE o.vendor_guid = ANY($1::text[]) OR o.id = ANY($2::bigint[])
+       o.workflow_state,
+       CASE WHEN (SELECT true FROM import_seen_outcomes s WHERE s.id = o.id LIMIT 1) THEN $3::bigint
+            ELSE o.last_import_id END AS last_import_id,
+       f.description AS friendly_description, f.workflow_state AS friendly_state
+FROM found o
+LEFT JOIN owners ow ON ow.context_type = o.context_type AND ow.context_id = o.context_id
+LEFT JOIN LATERAL (
+    SELECT fd.description, fd.workflow_state FROM outcome_friendly_descriptions fd
+    WHERE fd.learning_outcome_id = o.id AND fd.context_type = o.context_type AND fd.context_id = o.context_id
+    LIMIT 1
+) f ON true
 ORDER BY o.id
 """
 
@@ -98,23 +155,31 @@ SELECT l.learning_outcome_id, l.associated_group_id, l.context_type, l.context_i
                SELECT 1 FROM courses c
                WHERE c.id = l.context_id AND c.account_id IN (SELECT id FROM subtree)))
        ) AS in_import_subtree
-FROM learning_outcome_links l
-WHERE l.learning_outcome_id = ANY($1::bigint[])
+FROM unnest($1::bigint[]) AS u(id)
+CROSS JOIN LATERAL (SELECT * FROM learning_outcome_links l WHERE l.learning_outcome_id = u.id OFFSET 0) l
 ORDER BY l.id
 """
 
 # Ids for the groups and outcomes a batch may create, reserved up front so later rows of the
 # batch can point at them. Unused ones are simply never inserted.
 RESERVE_IDS = """
-SELECT ARRAY(SELECT nextval(pg_get_serial_sequence('learning_outcome_groups', 'id'))
-             FROM generate_series(1, $1::int)) AS group_ids,
-       ARRAY(SELECT nextval(pg_get_serial_sequence('learning_outcomes', 'id'))
-             FROM generate_series(1, $2::int)) AS outcome_ids
+WITH sequences AS MATERIALIZED (
+    SELECT pg_get_serial_sequence('learning_outcome_groups', 'id')::regclass AS groups,
+           pg_get_serial_sequence('learning_outcomes', 'id')::regclass AS outcomes
+)
+SELECT ARRAY(SELECT nextval(s.groups) FROM sequences s, generate_series(1, $1::int)) AS group_ids,
+       ARRAY(SELECT nextval(s.outcomes) FROM sequences s, generate_series(1, $2::int)) AS outcome_ids
 """
 
 # --- writes --------------------------------------------------------------------------------
 
-CREATE_STAGE_TABLES = """
+# Once per import transaction. Outcomes that a row of this import left unchanged are not written,
+# so their last_import_id stays as it was: import_seen_outcomes remembers them instead, for "has
+# already appeared in this import" in later batches (SELECT_OUTCOMES).
+# JIT is off for the transaction: statistics are stale inside an import, and the inflated cost
+# estimates of the lookups had PostgreSQL spend ~150 ms compiling one that runs in ~10 ms.
+PREPARE_TRANSACTION = """
+SET LOCAL jit = off;
 CREATE TEMP TABLE IF NOT EXISTS stage_outcome_groups (
     id bigint, context_type text, context_id bigint, root_account_id bigint, parent_id bigint,
     vendor_guid text, title text, description text, workflow_state text, last_import_id bigint
@@ -123,15 +188,13 @@ CREATE TEMP TABLE IF NOT EXISTS stage_outcomes (
     id bigint, context_type text, context_id bigint, root_account_id bigint, vendor_guid text,
     short_description text, description text, display_name text, calculation_method text,
     calculation_int integer, ratings text, mastery_points double precision,
-    points_possible double precision, workflow_state text, last_import_id bigint
+    points_possible double precision, workflow_state text, last_import_id bigint, new boolean
 ) ON COMMIT DROP;
 CREATE TEMP TABLE IF NOT EXISTS stage_outcome_links (
     learning_outcome_id bigint, associated_group_id bigint, context_type text, context_id bigint,
-    workflow_state text
+    workflow_state text, new boolean
 ) ON COMMIT DROP;
-CREATE TEMP TABLE IF NOT EXISTS stage_friendly_descriptions (
-    learning_outcome_id bigint, context_type text, context_id bigint, description text, active boolean
-) ON COMMIT DROP;
+CREATE TEMP TABLE IF NOT EXISTS import_seen_outcomes (id bigint PRIMARY KEY) ON COMMIT DROP;
 """
 
 GROUP_COLUMNS = (
@@ -149,13 +212,12 @@ GROUP_COLUMNS = (
 # One statement for new and changed groups; parent_id may name a group inserted by the same
 # statement, which is fine because foreign keys are checked at the end of the statement.
 UPSERT_GROUPS = """
-WITH staged AS (DELETE FROM stage_outcome_groups RETURNING *)
 INSERT INTO learning_outcome_groups AS g (
     id, context_type, context_id, root_account_id, parent_id, vendor_guid, title, description,
     workflow_state, last_import_id)
 SELECT id, context_type, context_id, root_account_id, parent_id, vendor_guid, title, description,
        workflow_state, last_import_id
-FROM staged ORDER BY id
+FROM stage_outcome_groups ORDER BY id
 ON CONFLICT (id) DO UPDATE SET
     parent_id = EXCLUDED.parent_id, vendor_guid = EXCLUDED.vendor_guid, title = EXCLUDED.title,
     description = EXCLUDED.description, workflow_state = EXCLUDED.workflow_state,
@@ -178,11 +240,13 @@ OUTCOME_COLUMNS = (
     "points_possible",
     "workflow_state",
     "last_import_id",
+    "new",
 )
-# Ordered by id so an existing outcome that gives up its guid (a magic-guid row stores the magic
-# string) is updated before a new outcome takes that guid: the unique index is checked per row.
+# Stored outcomes first, ordered by id, so one that gives up its guid (a magic-guid row stores the
+# magic string) is updated before a new outcome takes that guid: the unique index is checked per
+# row. New outcomes (their ids reserved by this batch, none stored) need no ON CONFLICT, which
+# costs a fresh import about a sixth of its inserts.
 UPSERT_OUTCOMES = """
-WITH staged AS (DELETE FROM stage_outcomes RETURNING *)
 INSERT INTO learning_outcomes AS o (
     id, context_type, context_id, root_account_id, vendor_guid, short_description, description,
     display_name, calculation_method, calculation_int, ratings, mastery_points, points_possible,
@@ -190,31 +254,59 @@ INSERT INTO learning_outcomes AS o (
 SELECT id, context_type, context_id, root_account_id, vendor_guid, short_description, description,
        display_name, calculation_method, calculation_int, ratings::jsonb, mastery_points,
        points_possible, workflow_state, last_import_id
-FROM staged ORDER BY id
+FROM stage_outcomes WHERE NOT new ORDER BY id
 ON CONFLICT (id) DO UPDATE SET
     vendor_guid = EXCLUDED.vendor_guid, short_description = EXCLUDED.short_description,
     description = EXCLUDED.description, display_name = EXCLUDED.display_name,
     calculation_method = EXCLUDED.calculation_method, calculation_int = EXCLUDED.calculation_int,
     ratings = EXCLUDED.ratings, mastery_points = EXCLUDED.mastery_points,
     points_possible = EXCLUDED.points_possible, workflow_state = EXCLUDED.workflow_state,
-    last_import_id = EXCLUDED.last_import_id, updated_at = now()
+    last_import_id = EXCLUDED.last_import_id, updated_at = now();
+INSERT INTO learning_outcomes (
+    id, context_type, context_id, root_account_id, vendor_guid, short_description, description,
+    display_name, calculation_method, calculation_int, ratings, mastery_points, points_possible,
+    workflow_state, last_import_id)
+SELECT id, context_type, context_id, root_account_id, vendor_guid, short_description, description,
+       display_name, calculation_method, calculation_int, ratings::jsonb, mastery_points,
+       points_possible, workflow_state, last_import_id
+FROM stage_outcomes WHERE new ORDER BY id
 """
 
-LINK_COLUMNS = ("learning_outcome_id", "associated_group_id", "context_type", "context_id", "workflow_state")
+LINK_COLUMNS = (
+    "learning_outcome_id",
+    "associated_group_id",
+    "context_type",
+    "context_id",
+    "workflow_state",
+    "new",
+)
+_LINK_NEW = LINK_COLUMNS.index("new")
+# Link ids come from the sequence in row order, and ON CONFLICT takes one even for a row that
+# updates: so a batch with stored links to update keeps one statement for all its links, and only
+# a batch of new links alone (every batch of a first import) is inserted without ON CONFLICT.
 UPSERT_LINKS = """
-WITH staged AS (DELETE FROM stage_outcome_links RETURNING *)
 INSERT INTO learning_outcome_links (
     learning_outcome_id, associated_group_id, context_type, context_id, workflow_state)
-SELECT learning_outcome_id, associated_group_id, context_type, context_id, workflow_state FROM staged
+SELECT learning_outcome_id, associated_group_id, context_type, context_id, workflow_state
+FROM stage_outcome_links
 ON CONFLICT (associated_group_id, learning_outcome_id) DO UPDATE SET
     workflow_state = EXCLUDED.workflow_state, updated_at = now()
 """
+INSERT_NEW_LINKS = """
+INSERT INTO learning_outcome_links (
+    learning_outcome_id, associated_group_id, context_type, context_id, workflow_state)
+SELECT learning_outcome_id, associated_group_id, context_type, context_id, workflow_state
+FROM stage_outcome_links
+"""
 
 FRIENDLY_COLUMNS = ("learning_outcome_id", "context_type", "context_id", "description", "active")
-# A staged row with a description sets it (active, or deleted when a later row of the batch
-# cleared it); one without only deactivates a stored description.
+# A row with a description sets it (active, or deleted when a later row of the batch cleared
+# it); one without only deactivates a stored description.
 UPSERT_FRIENDLY_DESCRIPTIONS = """
-WITH staged AS (DELETE FROM stage_friendly_descriptions RETURNING *),
+WITH staged AS MATERIALIZED (
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::boolean[])
+        AS s(learning_outcome_id, context_type, context_id, description, active)
+),
 upserted AS (
     INSERT INTO outcome_friendly_descriptions (
         learning_outcome_id, context_type, context_id, description, workflow_state)
@@ -289,8 +381,12 @@ async def fetch_groups(
     parent_guids: Iterable[str],
     magic_ids: Iterable[int],
     target_group_id: int | None,
+    written_contexts: Iterable[tuple[str, int]],
 ) -> list[asyncpg.Record]:
-    """The groups a batch can reference (see SELECT_GROUPS), each with `in_target_chain`."""
+    """The groups a batch can reference (see SELECT_GROUPS), each with `in_target_chain`.
+
+    `written_contexts` must hold every context in which the import has written a group."""
+    written = list(written_contexts)
     return list(
         await conn.fetch(
             SELECT_GROUPS,
@@ -301,15 +397,18 @@ async def fetch_groups(
             list(parent_guids),
             list(magic_ids),
             target_group_id,
+            [c[0] for c in written],
+            [c[1] for c in written],
         )
     )
 
 
 async def fetch_outcomes(
-    conn: asyncpg.Connection, guids: Iterable[str], magic_ids: Iterable[int]
+    conn: asyncpg.Connection, guids: Iterable[str], magic_ids: Iterable[int], import_id: int
 ) -> list[asyncpg.Record]:
-    """Outcomes with these vendor_guids or ids, in any context and state, with their owner's name."""
-    return list(await conn.fetch(SELECT_OUTCOMES, list(guids), list(magic_ids)))
+    """Outcomes with these vendor_guids or ids, in any context and state, with their owner's name,
+    `last_import_id` = `import_id` for those the import has seen, and the stored friendly description."""
+    return list(await conn.fetch(SELECT_OUTCOMES, list(guids), list(magic_ids), import_id))
 
 
 async def fetch_links(
@@ -330,37 +429,78 @@ async def reserve_ids(conn: asyncpg.Connection, groups: int, outcomes: int) -> t
     return list(row["group_ids"]), list(row["outcome_ids"])
 
 
-async def create_stage_tables(conn: asyncpg.Connection) -> None:
-    """The temporary staging tables, if this transaction does not have them yet."""
-    await conn.execute(CREATE_STAGE_TABLES)
+# See the module docstring: dead rows a scan may meet, against the cost of one TRUNCATE.
+TRUNCATE_AFTER_ROWS = 10_000
 
 
-async def write_groups(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...]]) -> None:
+class StagingTables:
+    """The temporary tables of one import transaction (see PREPARE_TRANSACTION), created on first
+    use, and the dead rows each staging table holds."""
+
+    def __init__(self) -> None:
+        self._created = False
+        self._dead_rows: dict[str, int] = {}
+
+    async def prepare(self, conn: asyncpg.Connection) -> None:
+        if not self._created:
+            await conn.execute(PREPARE_TRANSACTION)
+            self._created = True
+
+    async def upsert(
+        self,
+        conn: asyncpg.Connection,
+        table: str,
+        columns: Sequence[str],
+        records: Sequence[tuple[Any, ...]],
+        upsert: str,
+    ) -> None:
+        """COPY `records` into the staging `table`, apply them with `upsert`, empty the table."""
+        await conn.copy_records_to_table(table, records=records, columns=columns)
+        dead = self._dead_rows.get(table, 0) + len(records)
+        empty = "DELETE FROM" if dead < TRUNCATE_AFTER_ROWS else "TRUNCATE"
+        await conn.execute(f"{upsert};\n{empty} {table}")  # one round trip
+        self._dead_rows[table] = dead if dead < TRUNCATE_AFTER_ROWS else 0
+
+
+def _columns(records: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
+    """Records (tuples, at least one) as one list per column, for unnest($1::type[], ...)."""
+    return [list(column) for column in zip(*records, strict=True)]
+
+
+async def write_groups(conn: asyncpg.Connection, stage: StagingTables, records: Sequence[tuple[Any, ...]]) -> None:
     """Insert or update these groups (tuples in GROUP_COLUMNS order)."""
     if records:
-        await conn.copy_records_to_table("stage_outcome_groups", records=records, columns=GROUP_COLUMNS)
-        await conn.execute(UPSERT_GROUPS)
+        await stage.upsert(conn, "stage_outcome_groups", GROUP_COLUMNS, records, UPSERT_GROUPS)
 
 
-async def write_outcomes(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...]]) -> None:
+async def write_outcomes(
+    conn: asyncpg.Connection, stage: StagingTables, records: Sequence[tuple[Any, ...]]
+) -> None:
     """Insert or update these outcomes (tuples in OUTCOME_COLUMNS order, ratings as JSON text)."""
     if records:
-        await conn.copy_records_to_table("stage_outcomes", records=records, columns=OUTCOME_COLUMNS)
-        await conn.execute(UPSERT_OUTCOMES)
+        await stage.upsert(conn, "stage_outcomes", OUTCOME_COLUMNS, records, UPSERT_OUTCOMES)
 
 
-async def write_links(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...]]) -> None:
+async def mark_seen_outcomes(conn: asyncpg.Connection, outcome_ids: Sequence[int]) -> None:
+    """Remember outcomes this import has seen without writing them (see PREPARE_TRANSACTION)."""
+    # Each id comes once per import: a row marks an outcome only if no earlier row did (else it
+    # is "already appeared"). The primary key is what tells the planner a probe finds one row.
+    if outcome_ids:
+        await conn.copy_records_to_table("import_seen_outcomes", records=[(i,) for i in outcome_ids], columns=("id",))
+
+
+async def write_links(conn: asyncpg.Connection, stage: StagingTables, records: Sequence[tuple[Any, ...]]) -> None:
     """Insert or update these links (tuples in LINK_COLUMNS order), one per (group, outcome)."""
     if records:
-        await conn.copy_records_to_table("stage_outcome_links", records=records, columns=LINK_COLUMNS)
-        await conn.execute(UPSERT_LINKS)
+        all_new = all(record[_LINK_NEW] for record in records)
+        upsert = INSERT_NEW_LINKS if all_new else UPSERT_LINKS
+        await stage.upsert(conn, "stage_outcome_links", LINK_COLUMNS, records, upsert)
 
 
 async def write_friendly_descriptions(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...]]) -> None:
     """Set or deactivate friendly descriptions (tuples in FRIENDLY_COLUMNS order)."""
     if records:
-        await conn.copy_records_to_table("stage_friendly_descriptions", records=records, columns=FRIENDLY_COLUMNS)
-        await conn.execute(UPSERT_FRIENDLY_DESCRIPTIONS)
+        await conn.execute(UPSERT_FRIENDLY_DESCRIPTIONS, *_columns(records))
 
 
 async def delete_group_subtree(conn: asyncpg.Connection, group_id: int) -> None:

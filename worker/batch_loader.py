@@ -3,13 +3,15 @@
 Reads (each one statement, skipped when it has nothing to look for): the courses named by
 course_id cells; the groups (by guid in the batch's contexts, their roots, the parents this
 import already wrote, magic ids, the target group and its ancestors); the outcomes (by guid
-across the installation, magic ids) with their owners' names; every link of those outcomes;
-then ids for whatever the batch may create. Writes: one COPY plus one upsert per table.
+across the installation, magic ids) with their owners' names and stored friendly descriptions;
+every link of those outcomes; then ids for whatever the batch may create. Writes: one COPY
+plus one upsert per table, for the objects the batch changed (not those a row left as they
+were), and one COPY of the outcomes it saw unchanged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import asyncpg
 
@@ -35,10 +37,13 @@ BatchRow = GroupRow | OutcomeRow | RowError
 _MAX_ID = 2**63 - 1
 
 
-async def load_batch_state(conn: asyncpg.Connection, run: ImportRun, rows: Sequence[BatchRow]) -> BatchState:
+async def load_batch_state(
+    conn: asyncpg.Connection, run: ImportRun, rows: Sequence[BatchRow], written_contexts: Iterable[ContextKey]
+) -> BatchState:
     """Everything `rows` can reference, as it is now in the import's transaction, plus reserved ids.
 
-    Meets the completeness contract of worker/batch_state.py for these rows.
+    Meets the completeness contract of worker/batch_state.py for these rows, given every context
+    in which the import has written a group so far (`written_contexts`).
     """
     group_rows = [r for r in rows if isinstance(r, GroupRow)]
     outcome_rows = [r for r in rows if isinstance(r, OutcomeRow)]
@@ -48,7 +53,7 @@ async def load_batch_state(conn: asyncpg.Connection, run: ImportRun, rows: Seque
     await _load_courses(conn, run, state, group_rows)
     contexts: list[ContextKey] = [run.context_key]
     contexts += [(ContextType.course.value, c.id) for c in state.courses.values() if c.in_account]
-    await _load_groups(conn, run, state, contexts, group_rows, outcome_rows)
+    await _load_groups(conn, run, state, contexts, group_rows, outcome_rows, written_contexts)
     await _load_outcomes(conn, run, state, outcome_rows)
     group_ids, outcome_ids = await apply_sql.reserve_ids(
         conn, _new_groups_bound(run, state, contexts, group_rows), _new_outcomes_bound(state, outcome_rows)
@@ -57,11 +62,13 @@ async def load_batch_state(conn: asyncpg.Connection, run: ImportRun, rows: Seque
     return state
 
 
-async def write_batch_state(conn: asyncpg.Connection, state: BatchState) -> None:
-    """Write every changed group, outcome, link and friendly description (in foreign-key order)."""
-    await apply_sql.write_groups(conn, state.dirty_groups())
-    await apply_sql.write_outcomes(conn, state.dirty_outcomes())
-    await apply_sql.write_links(conn, state.dirty_links())
+async def write_batch_state(conn: asyncpg.Connection, stage: apply_sql.StagingTables, state: BatchState) -> None:
+    """Write every changed group, outcome, link and friendly description (in foreign-key order),
+    and remember the outcomes the batch saw without changing them."""
+    await apply_sql.write_groups(conn, stage, state.dirty_groups())
+    await apply_sql.write_outcomes(conn, stage, state.dirty_outcomes())
+    await apply_sql.mark_seen_outcomes(conn, state.seen_outcome_ids())
+    await apply_sql.write_links(conn, stage, state.dirty_links())
     await apply_sql.write_friendly_descriptions(conn, state.friendly_changes())
 
 
@@ -83,6 +90,7 @@ async def _load_groups(
     contexts: list[ContextKey],
     group_rows: list[GroupRow],
     outcome_rows: list[OutcomeRow],
+    written_contexts: Iterable[ContextKey],
 ) -> None:
     parent_guids = {g for r in group_rows for g in r.parent_guids}
     parent_guids.update(g for r in outcome_rows for g in r.parent_guids)
@@ -95,70 +103,102 @@ async def _load_groups(
         parent_guids,
         magic_ids,
         run.target_group_id,
+        written_contexts,
     )
     chain = set()
+    load_group = state.load_group
     for rec in records:
-        state.load_group(
+        (
+            group_id,
+            context_type,
+            context_id,
+            root_account_id,
+            parent_id,
+            vendor_guid,
+            title,
+            description,
+            workflow_state,
+            last_import_id,
+            in_target_chain,
+        ) = rec
+        load_group(
             GroupRec(
-                rec["id"],
-                (rec["context_type"], rec["context_id"]),
-                rec["root_account_id"],
-                rec["parent_id"],
-                rec["vendor_guid"],
-                rec["title"],
-                rec["description"],
-                rec["workflow_state"],
-                rec["last_import_id"],
+                group_id,
+                (context_type, context_id),
+                root_account_id,
+                parent_id,
+                vendor_guid,
+                title,
+                description,
+                workflow_state,
+                last_import_id,
             )
         )
-        if rec["in_target_chain"]:
-            chain.add(rec["id"])
+        if in_target_chain:
+            chain.add(group_id)
     state.target_chain = frozenset(chain)
 
 
 async def _load_outcomes(conn: asyncpg.Connection, run: ImportRun, state: BatchState, rows: list[OutcomeRow]) -> None:
     if not rows:
         return
-    magic_ids = {i for r in rows if (i := magic_outcome_id(r.vendor_guid))}
-    guids = {r.vendor_guid for r in rows if magic_outcome_id(r.vendor_guid) is None}
-    for rec in await apply_sql.fetch_outcomes(conn, guids, magic_ids):
-        owner = None if rec["context_type"] is None else (rec["context_type"], rec["context_id"])
-        state.load_outcome(
-            OutcomeRec(
-                rec["id"],
-                owner,
-                rec["owner_name"],
-                rec["root_account_id"],
-                _state(rec),
-                rec["last_import_id"],
-            )
+    magic_ids = set()
+    guids = set()
+    for row in rows:
+        magic_id = magic_outcome_id(row.vendor_guid)
+        if magic_id is None:
+            guids.add(row.vendor_guid)
+        elif magic_id:
+            magic_ids.add(magic_id)
+    load_outcome = state.load_outcome
+    for rec in await apply_sql.fetch_outcomes(conn, guids, magic_ids, run.import_id):
+        (
+            outcome_id,
+            context_type,
+            context_id,
+            root_account_id,
+            owner_name,
+            vendor_guid,
+            short_description,
+            description,
+            display_name,
+            calculation_method,
+            calculation_int,
+            ratings,
+            mastery_points,
+            points_possible,
+            workflow_state,
+            last_import_id,
+            friendly_description,
+            friendly_state,
+        ) = rec
+        outcome = OutcomeRec(
+            outcome_id,
+            None if context_type is None else (context_type, context_id),
+            owner_name,
+            root_account_id,
+            OutcomeState(
+                vendor_guid,
+                short_description,
+                description,
+                display_name,
+                calculation_method,
+                calculation_int,
+                ratings_from_json(ratings),
+                mastery_points,
+                points_possible,
+                workflow_state,
+            ),
+            last_import_id,
         )
+        if friendly_state is not None:
+            outcome.friendly = (friendly_description, friendly_state)
+        load_outcome(outcome)
     links = await apply_sql.fetch_links(conn, list(state.outcomes), run.context.id, run.links_scoped_to_subtree)
+    load_link = state.load_link
     for rec in links:
-        state.load_link(
-            LinkRec(
-                rec["learning_outcome_id"],
-                rec["associated_group_id"],
-                (rec["context_type"], rec["context_id"]),
-                rec["workflow_state"],
-                rec["in_import_subtree"],
-            )
-        )
-
-
-def _state(rec: asyncpg.Record) -> OutcomeState:
-    return OutcomeState(
-        vendor_guid=rec["vendor_guid"],
-        short_description=rec["short_description"],
-        description=rec["description"],
-        display_name=rec["display_name"],
-        calculation_method=rec["calculation_method"],
-        calculation_int=rec["calculation_int"],
-        ratings=ratings_from_json(rec["ratings"]),
-        mastery_points=rec["mastery_points"],
-        points_possible=rec["points_possible"],
-        workflow_state=rec["workflow_state"],
-    )
+        outcome_id, group_id, context_type, context_id, workflow_state, in_import_subtree = rec
+        load_link(LinkRec(outcome_id, group_id, (context_type, context_id), workflow_state, in_import_subtree))
 
 
 def _new_groups_bound(run: ImportRun, state: BatchState, contexts: list[ContextKey], rows: list[GroupRow]) -> int:

@@ -3,19 +3,19 @@
 A BatchState is built from a few set-based reads (worker/apply_sql.py), changed row by row in
 file order, then written back in bulk and dropped. It lives for one batch (or the part of a
 batch up to a group deletion), so its size follows the batch, never the file: between batches
-the database, inside the import's open transaction, is the only memory.
+the database, inside the import's open transaction, is the memory (see worker/apply.py).
 
 Completeness contract, relied on by the lookups below: for every guid the batch names, the state
 holds every group with that guid in each context a row of the batch can use, every group this
-import already wrote with that guid (`last_import_id`), every outcome with that guid, and every
-link of those outcomes. Objects the batch creates are added as they are created.
+import already wrote with that guid (`last_import_id`), every outcome with that guid (its
+`last_import_id` the import's id when the import has seen it, written or not), and every link
+of those outcomes. Objects the batch creates are added as they are created.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -44,15 +44,16 @@ class ImportRun:
     context: Context
     target_group_id: int | None
     has_course_id_column: bool
+    context_key: ContextKey = field(init=False, compare=False)
+    """(context_type, context_id) of the import context."""
+    links_scoped_to_subtree: bool = field(init=False, compare=False)
+    """Account import with a course_id column: outcome rows may use course groups (§5.6, §7.1)."""
 
-    @property
-    def context_key(self) -> ContextKey:
-        return (self.context.type.value, self.context.id)
-
-    @property
-    def links_scoped_to_subtree(self) -> bool:
-        """Account import with a course_id column: outcome rows may use course groups (§5.6, §7.1)."""
-        return self.has_course_id_column and self.context.type is ContextType.account
+    def __post_init__(self) -> None:
+        # Read once per row or more: worked out once per import.
+        object.__setattr__(self, "context_key", (self.context.type.value, self.context.id))
+        scoped = self.has_course_id_column and self.context.type is ContextType.account
+        object.__setattr__(self, "links_scoped_to_subtree", scoped)
 
 
 def magic_outcome_id(guid: str) -> int | None:
@@ -66,6 +67,8 @@ def magic_group_id(guid: str) -> int | None:
 
 
 def _magic_id(pattern: re.Pattern[str], guid: str) -> int | None:
+    if "canvas_outcome" not in guid:
+        return None  # most guids: no regex search
     match = pattern.search(guid)
     if match is None:
         return None
@@ -102,6 +105,10 @@ class GroupRec:
         )
 
 
+StoredFriendly = tuple[str, str]
+"""A stored friendly description: (description, workflow_state)."""
+
+
 @dataclass(slots=True)
 class OutcomeRec:
     id: int
@@ -111,15 +118,19 @@ class OutcomeRec:
     state: OutcomeState
     last_import_id: int | None
     dirty: bool = False
+    friendly: StoredFriendly | None = None
+    """The friendly description stored for (outcome, owner), if any."""
+    new: bool = False
+    """Created by this batch (its id reserved by it): inserted, not updated."""
 
     def as_record(self) -> tuple[Any, ...]:
         """A row for apply_sql.OUTCOME_COLUMNS."""
         s = self.state
-        ratings = json.dumps([{"points": r.points, "description": r.description} for r in s.ratings])
+        owner = self.owner
         return (
             self.id,
-            self.owner[0] if self.owner else None,
-            self.owner[1] if self.owner else None,
+            owner[0] if owner else None,
+            owner[1] if owner else None,
             self.root_account_id,
             s.vendor_guid,
             s.short_description,
@@ -127,11 +138,12 @@ class OutcomeRec:
             s.display_name,
             s.calculation_method,
             s.calculation_int,
-            ratings,
+            ratings_json(s.ratings),
             s.mastery_points,
             s.points_possible,
             s.workflow_state,
             self.last_import_id,
+            self.new,
         )
 
 
@@ -143,10 +155,11 @@ class LinkRec:
     workflow_state: str
     in_import_subtree: bool  # see apply_sql.SELECT_LINKS
     dirty: bool = False
+    new: bool = False  # created by this batch: inserted, not updated
 
     def as_record(self) -> tuple[Any, ...]:
         """A row for apply_sql.LINK_COLUMNS."""
-        return (self.outcome_id, self.group_id, self.context[0], self.context[1], self.workflow_state)
+        return (self.outcome_id, self.group_id, self.context[0], self.context[1], self.workflow_state, self.new)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +188,9 @@ class BatchState:
     outcomes: dict[int, OutcomeRec] = field(default_factory=dict)
     links: dict[int, dict[int, LinkRec]] = field(default_factory=dict)  # outcome id -> group id -> link
     friendly: dict[tuple[int, str, int], FriendlyChange] = field(default_factory=dict)
+    seen: list[OutcomeRec] = field(default_factory=list)
+    """Outcomes a row of this batch left as they were: this import has seen them, though
+    nothing is written (see BatchApplier: the database then remembers them in another way)."""
     _groups_by_guid: dict[str, list[GroupRec]] = field(default_factory=dict)
     _outcomes_by_guid: dict[str, OutcomeRec] = field(default_factory=dict)
     _free_group_ids: list[int] = field(default_factory=list)
@@ -185,7 +201,11 @@ class BatchState:
     def load_group(self, rec: GroupRec) -> None:
         self.groups[rec.id] = rec
         if rec.vendor_guid is not None:
-            self._groups_by_guid.setdefault(rec.vendor_guid, []).append(rec)
+            by_guid = self._groups_by_guid.get(rec.vendor_guid)
+            if by_guid is None:
+                self._groups_by_guid[rec.vendor_guid] = [rec]
+            else:
+                by_guid.append(rec)
         if rec.parent_id is None:
             self.roots.setdefault(rec.context, rec)
 
@@ -211,9 +231,14 @@ class BatchState:
             return None
         return min(candidates, key=lambda g: (g.workflow_state != ACTIVE, g.id))
 
-    def written_groups(self, guid: str) -> Iterator[GroupRec]:
-        """Groups with this guid that this import has written (any context, any state)."""
-        return (g for g in self._groups_by_guid.get(guid, ()) if g.last_import_id == self.import_id)
+    def written_groups(self, guid: str, context: ContextKey | None = None) -> list[GroupRec]:
+        """Groups with this guid that this import has written (any state), in `context` if given."""
+        import_id = self.import_id
+        return [
+            g
+            for g in self._groups_by_guid.get(guid, ())
+            if g.last_import_id == import_id and (context is None or g.context == context)
+        ]
 
     def new_group(self, context: ContextKey, root_account_id: int, vendor_guid: str | None, title: str) -> GroupRec:
         """A new group with a reserved id, not saved yet (its caller fills it in and marks it dirty)."""
@@ -245,7 +270,7 @@ class BatchState:
         return self._outcomes_by_guid.get(guid)
 
     def new_outcome(self, owner: ContextKey, owner_name: str, root_account_id: int, state: OutcomeState) -> OutcomeRec:
-        rec = OutcomeRec(self._free_outcome_ids.pop(), owner, owner_name, root_account_id, state, None)
+        rec = OutcomeRec(self._free_outcome_ids.pop(), owner, owner_name, root_account_id, state, None, new=True)
         self.load_outcome(rec)
         return rec
 
@@ -267,13 +292,70 @@ class BatchState:
     def dirty_outcomes(self) -> list[tuple[Any, ...]]:
         return [o.as_record() for o in self.outcomes.values() if o.dirty]
 
+    def written_group_contexts(self) -> set[ContextKey]:
+        """The contexts of the groups this import has written, as far as this batch knows them."""
+        import_id = self.import_id
+        return {g.context for g in self.groups.values() if g.last_import_id == import_id}
+
+    def seen_outcome_ids(self) -> list[int]:
+        """Outcomes this batch saw and left as they were (see `seen`), each once."""
+        return list(dict.fromkeys(o.id for o in self.seen if not o.dirty))
+
     def dirty_links(self) -> list[tuple[Any, ...]]:
         return [link.as_record() for by_group in self.links.values() for link in by_group.values() if link.dirty]
 
     def friendly_changes(self) -> list[tuple[Any, ...]]:
-        return [(key[0], key[1], key[2], c.description, c.active) for key, c in self.friendly.items()]
+        """The friendly descriptions to write: those whose stored row the batch changes.
+
+        Writing what is stored already, or deactivating where nothing active is stored, would
+        change nothing but updated_at, so those are left out.
+        """
+        changes = []
+        for key, change in self.friendly.items():
+            outcome = self.outcomes[key[0]]
+            stored = outcome.friendly
+            if change.description is None:
+                if stored is None or stored[1] != ACTIVE:
+                    continue  # nothing active to deactivate
+            elif stored is not None and stored == (change.description, ACTIVE if change.active else DELETED):
+                continue
+            changes.append((key[0], key[1], key[2], change.description, change.active))
+        return changes
+
+
+# JSON text <-> ratings. The same scale repeats on most rows of a file, so both directions are
+# cached; a text read back from the database is often one this process wrote, and then gives
+# the very tuple the rows carry, which compares by identity.
+_RATINGS_CACHE_LIMIT: Final = 1024
+_json_by_ratings: dict[int, tuple[tuple[Rating, ...], str]] = {}  # id(ratings) -> (ratings, JSON)
+_ratings_by_json: dict[str, tuple[Rating, ...]] = {}
+
+
+def ratings_json(ratings: tuple[Rating, ...]) -> str:
+    """Ratings as stored (JSON text, highest first)."""
+    # Keyed by id(): the entry holds the tuple, so the id cannot be reused while it is cached.
+    cached = _json_by_ratings.get(id(ratings))
+    if cached is not None and cached[0] is ratings:
+        return cached[1]
+    text = json.dumps([{"points": r.points, "description": r.description} for r in ratings])
+    if len(_json_by_ratings) >= _RATINGS_CACHE_LIMIT:
+        _json_by_ratings.clear()
+    _json_by_ratings[id(ratings)] = (ratings, text)
+    _remember_ratings(text, ratings)
+    return text
 
 
 def ratings_from_json(text: str) -> tuple[Rating, ...]:
     """Stored ratings (JSON text, highest first) as Rating values."""
-    return tuple(Rating(float(r["points"]), str(r.get("description") or "")) for r in json.loads(text))
+    ratings = _ratings_by_json.get(text)
+    if ratings is None:
+        ratings = tuple(Rating(float(r["points"]), str(r.get("description") or "")) for r in json.loads(text))
+        _remember_ratings(text, ratings)
+    return ratings
+
+
+def _remember_ratings(text: str, ratings: tuple[Rating, ...]) -> None:
+    # Parsing `text` gives values equal to `ratings`, field for field (floats round-trip).
+    if len(_ratings_by_json) >= _RATINGS_CACHE_LIMIT:
+        _ratings_by_json.clear()
+    _ratings_by_json[text] = ratings

@@ -217,7 +217,7 @@ def _check_bounds(number: int, cells: list[bytes | None], max_columns: int) -> R
     if len(cells) > max_columns:
         return RowError(number, (f"Too many columns (maximum is {max_columns})",))
     # PostgreSQL text cannot hold NUL; Canvas fails the whole import on it, here only the row is skipped.
-    if any(cell is not None and b"\x00" in cell for cell in cells):
+    if b"\x00" in b"".join(filter(None, cells)):  # one C-level scan per record
         return RowError(number, (NUL_IN_CELL,))
     return None
 

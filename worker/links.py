@@ -48,6 +48,8 @@ def place_outcome(state: BatchState, outcome: OutcomeRec, parents: Sequence[Grou
     anywhere -> the outcome is deleted.
     """
     links = state.links.setdefault(outcome.id, {})
+    if len(parents) == 1 and len(links) <= 1 and _place_in_one_group(state, outcome, links, parents[0], scope):
+        return
     wanted = {group.id: group for group in parents}
     created = False
     for group_id, group in wanted.items():
@@ -60,6 +62,7 @@ def place_outcome(state: BatchState, outcome: OutcomeRec, parents: Sequence[Grou
                 ACTIVE,
                 _in_import_subtree(state, scope, group),
                 dirty=True,
+                new=True,
             )
             created = True
         elif link.workflow_state == DELETED:
@@ -71,6 +74,25 @@ def place_outcome(state: BatchState, outcome: OutcomeRec, parents: Sequence[Grou
             link.dirty = True
     if not created and not any(link.workflow_state == ACTIVE for link in links.values()):
         destroy_outcome(state, outcome)
+
+
+def _place_in_one_group(
+    state: BatchState, outcome: OutcomeRec, links: dict[int, LinkRec], group: GroupRec, scope: LinkScope
+) -> bool:
+    """place_outcome for one parent and at most one link, if that link is to the parent or there is
+    none (the usual case): then no other link is in scope and the outcome keeps an active link.
+    False when place_outcome has to do the work."""
+    link = links.get(group.id)
+    if link is None:
+        if links:
+            return False
+        links[group.id] = LinkRec(
+            outcome.id, group.id, group.context, ACTIVE, _in_import_subtree(state, scope, group), dirty=True, new=True
+        )
+    elif link.workflow_state == DELETED:
+        link.workflow_state = ACTIVE
+        link.dirty = True
+    return True
 
 
 def destroy_outcome(state: BatchState, outcome: OutcomeRec) -> None:
@@ -91,9 +113,13 @@ def set_friendly_description(state: BatchState, outcome: OutcomeRec, value: str 
     key = (outcome.id, outcome.owner[0], outcome.owner[1])
     if value is not None and not is_blank(value):
         state.friendly[key] = FriendlyChange(value, True)
-    else:
-        earlier = state.friendly.get(key)
-        state.friendly[key] = FriendlyChange(earlier.description if earlier else None, False)
+        return
+    earlier = state.friendly.get(key)
+    if earlier is not None:
+        state.friendly[key] = FriendlyChange(earlier.description, False)
+    elif outcome.friendly is not None and outcome.friendly[1] == ACTIVE:
+        state.friendly[key] = FriendlyChange(None, False)
+    # Otherwise there is nothing active to deactivate: BatchState.friendly_changes would drop it.
 
 
 def _in_import_subtree(state: BatchState, scope: LinkScope, group: GroupRec) -> bool:

@@ -6,6 +6,8 @@ messages). A failing row changes nothing.
 
 from __future__ import annotations
 
+import functools
+
 from shared.models import ContextType
 from worker.batch_state import BatchState, ContextKey, ImportRun, magic_outcome_id
 from worker.links import LinkScope, place_outcome, set_friendly_description
@@ -41,19 +43,29 @@ def import_outcome_row(state: BatchState, run: ImportRun, row: OutcomeRow) -> li
         if outcome is None:
             context = run.context
             outcome = state.new_outcome(run.context_key, context.name, context.root_account_id, result)
-        else:
+            outcome.dirty = True
+        elif result is not outcome.state:
             state.set_outcome_state(outcome, result)
+        else:
+            # Unchanged (a re-import): nothing to write but the marker, which the seen-outcomes
+            # table keeps at a fraction of the cost of updating the outcome's row.
+            state.seen.append(outcome)
         outcome.last_import_id = run.import_id
-        outcome.dirty = True
     else:
         changes = foreign_outcome_changes(row, outcome.state)
         if changes:
             return [cannot_modify_message(changes, outcome.owner_name if outcome.owner is not None else None)]
     if row.workflow_state is WorkflowState.DELETED:
         parents = []
-    place_outcome(state, outcome, parents, LinkScope(run.context_key, run.links_scoped_to_subtree))
+    place_outcome(state, outcome, parents, _link_scope(run.context_key, run.links_scoped_to_subtree))
     set_friendly_description(state, outcome, row.friendly_description)
     return []
+
+
+@functools.lru_cache(maxsize=64)
+def _link_scope(context_key: ContextKey, whole_subtree: bool) -> LinkScope:
+    """One LinkScope per import rather than one per row."""
+    return LinkScope(context_key, whole_subtree)
 
 
 def _visible(run: ImportRun, owner: ContextKey | None) -> bool:

@@ -15,7 +15,7 @@ Three entry points, by owner of the outcome (§5.1):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Final
 
 from worker.rows import GroupRow, OutcomeRow, Rating, WorkflowState
@@ -115,6 +115,10 @@ def new_outcome_state() -> OutcomeState:
     )
 
 
+_NEW_OUTCOME: Final = new_outcome_state()
+_ACTIVE: Final = WorkflowState.ACTIVE.value
+
+
 def apply_outcome_row(row: OutcomeRow, stored: OutcomeState | None) -> OutcomeState | list[str]:
     """The state to save for an outcome owned by the import context (`stored` None = new).
 
@@ -122,20 +126,52 @@ def apply_outcome_row(row: OutcomeRow, stored: OutcomeState | None) -> OutcomeSt
     title as "Short description", vendor_guid, display_name, calculation_method,
     calculation_int). A `deleted` row keeps the stored workflow_state (new: active): the
     outcome is deleted only through its links (§7.1), so that stays the worker's job.
+    When the row changes nothing, the result is `stored` itself (the same object), so callers
+    can skip saving it.
     """
     is_new = stored is None
-    base = new_outcome_state() if stored is None else stored
-    assigned, _ = _assign(row, base)
-    method, calculation_int = _settle_calculation(assigned, base, is_new=is_new)
-    settled = replace(assigned, calculation_method=method, calculation_int=calculation_int)
-    errors = _validate_outcome(settled)
+    base = _NEW_OUTCOME if stored is None else stored
+    # Once per row, this builds at most one OutcomeState: a re-import mostly builds none.
+    method, calculation_int = _assigned_calculation(row)
+    description = _keep_blank_or_replace(base.description, row.raw_description)
+    display_name = _keep_blank_or_replace(base.display_name, row.display_name)
+    workflow_state = base.workflow_state if row.workflow_state is WorkflowState.DELETED else _ACTIVE
+    rubric = _replaced_rubric(row, base)
+    method, calculation_int = _settle_calculation(method, calculation_int, base, is_new=is_new)
+    errors = _validate_outcome(row.vendor_guid, row.title, description, display_name, method, calculation_int)
     if errors:
         return errors
-    description = settled.description
-    # Canvas sanitises before save, and only a changed value.
+    # Canvas sanitises before save, and only a changed value. rows.py has sanitised the row's
+    # description already (the only value other than the stored one it can be here).
     if description is not None and description != base.description:
-        description = sanitize_html(description)
-    return replace(settled, description=description)
+        description = row.description if row.description is not None else sanitize_html(description)
+    if (
+        rubric is None
+        and not is_new
+        and row.vendor_guid == base.vendor_guid
+        and row.title == base.short_description
+        and description == base.description
+        and display_name == base.display_name
+        and method == base.calculation_method
+        and calculation_int == base.calculation_int
+        and workflow_state == base.workflow_state
+    ):
+        return base
+    ratings, mastery_points, points_possible = (
+        (base.ratings, base.mastery_points, base.points_possible) if rubric is None else rubric
+    )
+    return OutcomeState(
+        vendor_guid=row.vendor_guid,
+        short_description=row.title,
+        description=description,
+        display_name=display_name,
+        calculation_method=method,
+        calculation_int=calculation_int,
+        ratings=ratings,
+        mastery_points=mastery_points,
+        points_possible=points_possible,
+        workflow_state=workflow_state,
+    )
 
 
 def foreign_outcome_changes(row: OutcomeRow, stored: OutcomeState) -> list[str]:
@@ -186,29 +222,45 @@ def _assign(row: OutcomeRow, base: OutcomeState) -> tuple[OutcomeState, bool]:
     Also returns whether the rubric was replaced (Canvas then changes `data` even when the
     new tiers happen to equal the old ones).
     """
-    method = row.calculation_method if row.calculation_method is not None else DEFAULT_CALCULATION_METHOD
-    if row.calculation_int is not None:
-        calculation_int: int | None = to_i(row.calculation_int)
-    else:
-        calculation_int = _DEFAULT_CALCULATION_INTS.get(method)
-    ratings_changed = bool(row.ratings) and (not row.tiers_complete or row.ratings != base.ratings)
-    mastery_changed = row.mastery_points is not None and row.mastery_points != base.mastery_points
-    rubric_replaced = ratings_changed or mastery_changed
-    assigned = replace(
-        base,
+    method, calculation_int = _assigned_calculation(row)
+    rubric = _replaced_rubric(row, base)
+    ratings, mastery_points, points_possible = (
+        (base.ratings, base.mastery_points, base.points_possible) if rubric is None else rubric
+    )
+    assigned = OutcomeState(
         vendor_guid=row.vendor_guid,
         short_description=row.title,
         description=_keep_blank_or_replace(base.description, row.raw_description),
         display_name=_keep_blank_or_replace(base.display_name, row.display_name),
         calculation_method=method,
         calculation_int=calculation_int,
-        workflow_state=(
-            base.workflow_state if row.workflow_state is WorkflowState.DELETED else WorkflowState.ACTIVE.value
-        ),
+        ratings=ratings,
+        mastery_points=mastery_points,
+        points_possible=points_possible,
+        workflow_state=base.workflow_state if row.workflow_state is WorkflowState.DELETED else _ACTIVE,
     )
-    if rubric_replaced:
-        assigned = _replace_rubric(assigned, row)
-    return assigned, rubric_replaced
+    return assigned, rubric is not None
+
+
+# (calculation_method cell, calculation_int cell) -> what import.rb assigns; files repeat a few.
+_CALCULATION_CACHE_LIMIT: Final = 1024
+_calculation_cache: dict[tuple[str | None, str | None], tuple[str, int | None]] = {}
+
+
+def _assigned_calculation(row: OutcomeRow) -> tuple[str, int | None]:
+    """calculation_method and calculation_int as import.rb assigns them (blank -> the defaults)."""
+    key = (row.calculation_method, row.calculation_int)
+    assigned = _calculation_cache.get(key)
+    if assigned is None:
+        method = row.calculation_method if row.calculation_method is not None else DEFAULT_CALCULATION_METHOD
+        if row.calculation_int is not None:
+            assigned = (method, to_i(row.calculation_int))
+        else:
+            assigned = (method, _DEFAULT_CALCULATION_INTS.get(method))
+        if len(_calculation_cache) >= _CALCULATION_CACHE_LIMIT:
+            _calculation_cache.clear()
+        _calculation_cache[key] = assigned
+    return assigned
 
 
 def _keep_blank_or_replace(stored: str | None, given: str | None) -> str | None:
@@ -218,21 +270,48 @@ def _keep_blank_or_replace(stored: str | None, given: str | None) -> str | None:
     return given
 
 
-def _replace_rubric(state: OutcomeState, row: OutcomeRow) -> OutcomeState:
-    """Canvas `rubric_criterion=`: the row's tiers, highest first; mastery defaults to the top."""
-    # Ruby's sort_by (a stable sort here) then reverse: tiers with equal points swap order.
-    tiers = tuple(reversed(sorted(row.ratings, key=lambda rating: rating.points)))
+Rubric = tuple[tuple[Rating, ...], float | None, float | None]
+"""(ratings, mastery_points, points_possible)."""
+
+
+def _replaced_rubric(row: OutcomeRow, base: OutcomeState) -> Rubric | None:
+    """Canvas `rubric_criterion=`, when the row replaces the rubric (else None): the row's tiers,
+    highest first; mastery defaults to the top."""
+    ratings_changed = bool(row.ratings) and (not row.tiers_complete or row.ratings != base.ratings)
+    mastery_changed = row.mastery_points is not None and row.mastery_points != base.mastery_points
+    if not (ratings_changed or mastery_changed):
+        return None
+    tiers = _highest_first(row.ratings)
     top = tiers[0].points if tiers else None
     mastery = row.mastery_points if row.mastery_points is not None else top
-    return replace(state, ratings=tiers, mastery_points=mastery, points_possible=top)
+    return tiers, mastery, top
+
+
+# Rows with the same rating cells share one ratings tuple (rows.py), so this is worked out once
+# per scale. Keyed by id(): an entry holds its tuple, so the id is not reused while it is cached.
+_highest_first_cache: dict[int, tuple[tuple[Rating, ...], tuple[Rating, ...]]] = {}
+
+
+def _highest_first(ratings: tuple[Rating, ...]) -> tuple[Rating, ...]:
+    """Ruby's sort_by (a stable sort here) then reverse: tiers with equal points swap order."""
+    cached = _highest_first_cache.get(id(ratings))
+    if cached is not None and cached[0] is ratings:
+        return cached[1]
+    # rows.py gives tiers whose points never increase, so without equal points this is a no-op.
+    if all(ratings[i].points > ratings[i + 1].points for i in range(len(ratings) - 1)):
+        tiers = ratings
+    else:
+        tiers = tuple(reversed(sorted(ratings, key=lambda rating: rating.points)))
+    if len(_highest_first_cache) >= _CALCULATION_CACHE_LIMIT:
+        _highest_first_cache.clear()
+    _highest_first_cache[id(ratings)] = (ratings, tiers)
+    return tiers
 
 
 def _settle_calculation(
-    assigned: OutcomeState, base: OutcomeState, *, is_new: bool
+    method: str, calculation_int: int | None, base: OutcomeState, *, is_new: bool
 ) -> tuple[str, int | None]:
     """The before_validation callbacks on calculation_method/int (flags off)."""
-    method = assigned.calculation_method
-    calculation_int = assigned.calculation_int
     if method == "standard_decaying_average":
         method = DEFAULT_CALCULATION_METHOD
     method_unchanged = not is_new and method == base.calculation_method
@@ -249,28 +328,35 @@ def _settle_calculation(
     return method, calculation_int
 
 
-def _validate_outcome(state: OutcomeState) -> list[str]:
+def _validate_outcome(
+    vendor_guid: str | None,
+    short_description: str,
+    description: str | None,
+    display_name: str | None,
+    method: str,
+    calculation_int: int | None,
+) -> list[str]:
     errors = []
-    if is_present(state.description) and len(state.description) > MAX_TEXT_LENGTH:
+    if description is not None and len(description) > MAX_TEXT_LENGTH and is_present(description):
         errors.append("Description is too long (maximum is 65535 characters)")
-    if len(state.short_description) > MAX_STRING_LENGTH:
+    if len(short_description) > MAX_STRING_LENGTH:
         errors.append("Short description is too long (maximum is 255 characters)")
-    if state.vendor_guid is not None and len(state.vendor_guid) > MAX_STRING_LENGTH:
+    if vendor_guid is not None and len(vendor_guid) > MAX_STRING_LENGTH:
         errors.append("Vendor guid is too long (maximum is 255 characters)")
-    if is_present(state.display_name) and len(state.display_name) > MAX_STRING_LENGTH:
+    if display_name is not None and len(display_name) > MAX_STRING_LENGTH and is_present(display_name):
         errors.append("Display name is too long (maximum is 255 characters)")
-    valid_ints = _VALID_CALCULATION_INTS.get(state.calculation_method)
+    valid_ints = _VALID_CALCULATION_INTS.get(method)
     if valid_ints is None:
         errors.append(
             "Calculation method calculation_method must be one of the following: "
             + inspect_list(CALCULATION_METHODS)
         )
     elif not valid_ints:
-        if state.calculation_int is not None:
+        if calculation_int is not None:
             errors.append("Calculation int A calculation value is not used with this calculation method")
-    elif state.calculation_int is None or state.calculation_int not in valid_ints:
+    elif calculation_int is None or calculation_int not in valid_ints:
         errors.append(
-            f"Calculation int '{_ruby_to_s(state.calculation_int)}' is not a valid value for this "
+            f"Calculation int '{_ruby_to_s(calculation_int)}' is not a valid value for this "
             f"calculation method. The value must be between '{valid_ints.start}' and '{valid_ints.stop - 1}'"
         )
     return errors

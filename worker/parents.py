@@ -44,10 +44,14 @@ def find_parents(
     """
     if not guids:
         return [default_parent(state, run, context)]
-    found: list[GroupRec] = []
+    within = None if any_context else context
+    if len(guids) == 1:  # the common case, without the bookkeeping below
+        found = state.written_groups(guids[0], within)
+        return found if found else f"Parent references not found prior to this row: {inspect_list(guids)}"
+    found = []
     missing: list[str] = []
     for guid in dict.fromkeys(guids):
-        matches = [g for g in state.written_groups(guid) if any_context or g.context == context]
+        matches = state.written_groups(guid, within)
         if matches:
             found.extend(matches)
         else:

@@ -290,3 +290,37 @@ def test_equal_points_come_out_in_reverse_file_order() -> None:
     # Ruby: sort_by (stable) then reverse.
     state = applied(outcome_row(ratings=tiers((3, "first"), (3, "second"), (1, "low"))))
     assert state.ratings == tiers((3, "second"), (3, "first"), (1, "low"))
+
+
+# --- unchanged outcomes (what a re-import mostly meets) ----------------------------------------
+
+
+def test_a_row_that_changes_nothing_gives_back_the_stored_state_itself() -> None:
+    previous = applied(outcome_row(raw_description="<p>d</p>", description="<p>d</p>", ratings=CUSTOM))
+    again = outcome_row(raw_description="<p>d</p>", description="<p>d</p>", ratings=CUSTOM)
+    assert apply_outcome_row(again, previous) is previous  # the worker then writes nothing
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"title": "Other"},
+        {"raw_description": "<p>e</p>", "description": "<p>e</p>"},
+        {"display_name": "Shown"},
+        {"calculation_method": "highest"},
+        {"mastery_points": 1.0},
+        {"ratings": tiers((4.0, "A"), (2.0, "B"))},
+        {"ratings": CUSTOM, "tiers_complete": False},  # a rebuilt rubric counts even when equal
+    ],
+)
+def test_any_change_gives_a_new_state(change: dict[str, object]) -> None:
+    previous = applied(outcome_row(raw_description="<p>d</p>", description="<p>d</p>", ratings=CUSTOM))
+    row = dataclasses.replace(outcome_row(raw_description="<p>d</p>", description="<p>d</p>", ratings=CUSTOM), **change)
+    result = apply_outcome_row(row, previous)
+    assert isinstance(result, OutcomeState)
+    assert result is not previous
+
+
+def test_the_sanitised_description_of_the_row_is_the_one_saved() -> None:
+    row = outcome_row(raw_description="<p onclick='x'>D</p>", description="<p>D</p>")
+    assert applied(row).description == "<p>D</p>"

@@ -155,3 +155,30 @@ async def test_statements_per_batch_do_not_grow_with_its_size(inst: Installation
     assert small == large and small_again == large_again
     # BEGIN, stage tables, 2-4 reads, ids, 3-4 upserts, COMMIT (COPYs are not logged).
     assert large <= 12
+
+
+async def test_outcomes_a_re_import_leaves_unchanged_are_not_written_but_count_as_seen(inst: Installation) -> None:
+    """An unchanged outcome is not written again (nor its friendly description); later batches of
+    the import must still know that a row met it (spec: "has already appeared in this import")."""
+    first = numbered(group("g"), outcome("o", parents="g", friendly="words"), outcome("p", parents="g"))
+    assert await inst.run(inst.a, first) == []
+    stamps = (
+        "SELECT o.updated_at, f.updated_at FROM learning_outcomes o"
+        " JOIN outcome_friendly_descriptions f ON f.learning_outcome_id = o.id"
+    )
+    before = tuple(await inst.db.fetchrow(stamps))
+    magic = f"canvas_outcome:{(await inst.outcome('p'))['id']}"
+    again = numbered(
+        group("g"),
+        outcome("o", parents="g", friendly="words"),
+        outcome("p", parents="g"),
+        outcome("o", "Changed", parents="g"),
+        outcome(magic, canvas_id="x"),
+    )
+    for batch in (1, 2, 5):
+        assert await inst.run(inst.a, again, batch=batch) == [
+            (5, 'Outcome "o" has already appeared in this import'),
+            (6, f'Outcome "{magic}" has already appeared in this import'),
+        ]
+    assert tuple(await inst.db.fetchrow(stamps)) == before
+    assert (await inst.outcome("o"))["short_description"] == "Outcome o"
