@@ -272,10 +272,14 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 os.killpg(system.pid, signal.SIGKILL)
                 system.wait()
+            # The system's own log, for a failed run's report.
+            log_tail = (Path(data_dir) / "system.log").read_text(errors="replace").splitlines()[-40:]
             if server_url:
                 asyncio.run(_drop_database(server_url, database))
             if claim is not None:
                 redis.Redis.from_url(_with_database(os.environ["REDIS_URL"], "0")).delete(_CLAIM_KEY.format(db=claim))
+    if not report["ok"]:
+        report["system_log_tail"] = log_tail
     if args.json:
         print(json.dumps(report, indent=2))
     else:
