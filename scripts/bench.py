@@ -29,6 +29,8 @@ Run: `make bench ARGS="--rows 100000 [--seed 1] [--json] [--status-load 10]"`. E
 from __future__ import annotations
 
 import argparse
+import ctypes
+import signal
 import asyncio
 import csv
 import json
@@ -226,9 +228,20 @@ def start_system(
         system.logs[name] = workdir / f"{name}.log"
         with system.logs[name].open("ab") as log:
             system.processes[name] = subprocess.Popen(
-                [sys.executable, *args], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+                [sys.executable, *args],
+                env=env,
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_stop_with_parent,
             )
     return system
+
+
+def _stop_with_parent() -> None:
+    """Linux: the process gets SIGTERM if this script dies (e.g. killed by a test's timeout), so no
+    API or worker is left behind to take other runs' jobs."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 async def wait_ready(system: System, session: aiohttp.ClientSession) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import json
 import os
 import random
@@ -261,6 +262,7 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
             stderr=open(Path(data_dir) / "system.log", "wb"),
             start_new_session=True,
+            preexec_fn=_stop_with_parent,
         )
         try:
             _wait_healthy(base, system)
@@ -289,6 +291,13 @@ def main() -> None:
 
 
 _CLAIM_KEY = "outcome-imports:test-session-redis-db:{db}"
+_PR_SET_PDEATHSIG = 1
+
+
+def _stop_with_parent() -> None:
+    """Linux: the system gets SIGTERM if this script dies (e.g. killed by a test's timeout), so no
+    API or worker is left behind to take other runs' jobs."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _claim_redis_db(server_url: str) -> int:
