@@ -29,13 +29,13 @@ Run: `make bench ARGS="--rows 100000 [--seed 1] [--json] [--status-load 10]"`. E
 from __future__ import annotations
 
 import argparse
-import ctypes
-import signal
 import asyncio
 import csv
+import ctypes
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
