@@ -159,3 +159,44 @@ async def test_a_thousand_nested_groups(
 def test_mutations_are_deterministic() -> None:
     assert _mutations(1, 5) == _mutations(1, 5)
     assert Path(CONFORMANCE_DIR).exists()
+
+
+async def _burst(settings: Settings) -> None:
+    from worker.settings import create_worker
+
+    worker = create_worker(settings, burst=True, poll_delay=0)
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+
+
+async def test_records_per_file_are_bounded(
+    client: Any, admin_headers: dict[str, str], settings: Settings, db: asyncpg.Connection
+) -> None:
+    data = b"vendor_guid,object_type,title\n" + b"".join(f"o{i},outcome,T{i}\n".encode() for i in range(10))
+    created = await expect_json(
+        await client.post("/api/v1/accounts/1/outcome_imports", data=attachment(data), headers=admin_headers), 200
+    )
+    await _burst(settings.with_(max_records=5))
+    final = await expect_json(
+        await client.get(f"/api/v1/accounts/1/outcome_imports/{created['id']}", headers=admin_headers), 200
+    )
+    assert (final["workflow_state"], final["processing_errors"]) == ("failed", [[1, "Too many records (maximum is 5)"]])
+    assert await db.fetchval("SELECT count(*) FROM learning_outcomes") == 0
+
+
+async def test_errors_stored_per_import_are_bounded(
+    client: Any, admin_headers: dict[str, str], settings: Settings, db: asyncpg.Connection
+) -> None:
+    data = b"vendor_guid,object_type,title\n" + b"".join(f"o{i},outcome,\n".encode() for i in range(6))
+    created = await expect_json(
+        await client.post("/api/v1/accounts/1/outcome_imports", data=attachment(data), headers=admin_headers), 200
+    )
+    await _burst(settings.with_(max_stored_errors=3))
+    final = await expect_json(
+        await client.get(f"/api/v1/accounts/1/outcome_imports/{created['id']}", headers=admin_headers), 200
+    )
+    assert final["workflow_state"] == "succeeded"
+    assert final["processing_errors"] == [[row, 'The "title" field is required'] for row in (2, 3, 4)]
+    assert await db.fetchval("SELECT count(*) FROM outcome_import_errors") == 3
