@@ -17,8 +17,7 @@
 
 Import rows/s = data rows / (POST answered -> `succeeded` seen by polling every 50 ms, backing off to
 0.5% of the time waited): queue pickup plus processing, upload excluded (it has its own MB/s). The
-import row's created_at -> ended_at is also reported, but ended_at is now() of the import's one
-transaction, i.e. when processing started.
+import row's created_at -> ended_at is also reported (ended_at is the moment the import committed).
 Peak RSS is the kernel's VmHWM, reset before each import (Linux only). `--status-load S` hammers
 GET .../outcome_imports/:id from 64 loopback connections for S seconds during the first import (which
 then shares the CPU with that load).
