@@ -93,9 +93,7 @@ class Header:
     def __post_init__(self) -> None:
         # Worked out once per file rather than once per row.
         layout = tuple(self.columns.get(name, self.width) for name in _LAYOUT_FIELDS)
-        checks = tuple(
-            (name, self.columns[name]) for name in dict.fromkeys(self.names) if name in _OUTCOME_ONLY_FIELDS
-        )
+        checks = tuple((name, self.columns[name]) for name in dict.fromkeys(self.names) if name in _OUTCOME_ONLY_FIELDS)
         object.__setattr__(self, "layout", layout)
         object.__setattr__(self, "group_only_checks", checks)
         object.__setattr__(self, "padding", (None,) * (self.width + 1))
@@ -241,22 +239,8 @@ def _invalid_utf8(record_number: int, cells: Sequence[bytes | None]) -> RowError
     raise AssertionError("a cell failed to decode once and not again")
 
 
-# The fields parse_row reads, in the order of Header.layout.
-_LAYOUT_FIELDS: Final = (
-    "vendor_guid",
-    "title",
-    "object_type",
-    "canvas_id",
-    "course_id",
-    "description",
-    "friendly_description",
-    "display_name",
-    "parent_guids",
-    "calculation_method",
-    "calculation_int",
-    "mastery_points",
-    "workflow_state",
-)
+# The fields parse_row reads, in the order of Header.layout (unpacked in _parse_checked_row).
+_LAYOUT_FIELDS: Final = ("vendor_guid", "title", "object_type", *OPTIONAL_FIELDS)
 _NO_RATINGS: Final[tuple[tuple[Rating, ...], bool]] = ((), True)
 
 
@@ -287,9 +271,7 @@ def _parse_checked_row(header: Header, record_number: int, texts: list[str | Non
         friendly_description = None  # blank
     if friendly_description is not None and len(friendly_description) > MAX_FRIENDLY_DESCRIPTION:
         raise _Rejected("Friendly description is too long (maximum is 255 characters)")
-    vendor_guid, title, workflow_state = _check_object(
-        named[vendor_guid_at], named[title_at], named[workflow_state_at]
-    )
+    vendor_guid, title, workflow_state = _check_object(named[vendor_guid_at], named[title_at], named[workflow_state_at])
     object_type = named[object_type_at]
     raw_parents = named[parent_guids_at]
     parent_guids = () if raw_parents is None else _parse_parent_guids(raw_parents)

@@ -15,6 +15,7 @@ from shared.settings import Settings
 from tests.conformance.test_conformance import CONFORMANCE_DIR
 from tests.support.canvas import attachment, expect_json, wait_for_final_state
 from tests.support.catalogue import is_catalogue_message
+from tests.support.workers import run_burst_worker
 
 HEADER = b"vendor_guid,object_type,title,description,parent_guids\n"
 
@@ -161,16 +162,6 @@ def test_mutations_are_deterministic() -> None:
     assert Path(CONFORMANCE_DIR).exists()
 
 
-async def _burst(settings: Settings) -> None:
-    from worker.settings import create_worker
-
-    worker = create_worker(settings, burst=True, poll_delay=0)
-    try:
-        await worker.main()
-    finally:
-        await worker.close()
-
-
 async def test_records_per_file_are_bounded(
     client: Any, admin_headers: dict[str, str], settings: Settings, db: asyncpg.Connection
 ) -> None:
@@ -178,7 +169,7 @@ async def test_records_per_file_are_bounded(
     created = await expect_json(
         await client.post("/api/v1/accounts/1/outcome_imports", data=attachment(data), headers=admin_headers), 200
     )
-    await _burst(settings.with_(max_records=5))
+    await run_burst_worker(settings.with_(max_records=5))
     final = await expect_json(
         await client.get(f"/api/v1/accounts/1/outcome_imports/{created['id']}", headers=admin_headers), 200
     )
@@ -193,7 +184,7 @@ async def test_errors_stored_per_import_are_bounded(
     created = await expect_json(
         await client.post("/api/v1/accounts/1/outcome_imports", data=attachment(data), headers=admin_headers), 200
     )
-    await _burst(settings.with_(max_stored_errors=3))
+    await run_burst_worker(settings.with_(max_stored_errors=3))
     final = await expect_json(
         await client.get(f"/api/v1/accounts/1/outcome_imports/{created['id']}", headers=admin_headers), 200
     )

@@ -15,7 +15,7 @@ from tests.conftest import ADMIN_TOKEN
 from tests.support.canvas import attachment, create_conformance_contexts, expect_json, wait_for_final_state
 from tests.support.files import outcomes_file
 from tests.support.snapshot import snapshot
-from worker.settings import create_worker
+from tests.support.workers import run_burst_worker
 
 POLL_SECONDS = 0.05
 
@@ -27,20 +27,12 @@ async def _post(client: Any, headers: dict[str, str], path: str, data: bytes) ->
     return int(created["id"])
 
 
-async def _burst(settings: Settings) -> None:
-    worker = create_worker(settings, burst=True, poll_delay=0)
-    try:
-        await worker.main()
-    finally:
-        await worker.close()
-
-
 async def test_50000_rows_with_errors_spread_through(
     client: Any, admin_headers: dict[str, str], settings: Settings, db: asyncpg.Connection
 ) -> None:
     data, errors, groups, outcomes = outcomes_file(50_000)
     import_id = await _post(client, admin_headers, "accounts/1", data)
-    worker = asyncio.create_task(_burst(settings))
+    worker = asyncio.create_task(run_burst_worker(settings))
     progress_seen = []
     deadline = time.monotonic() + 240
     while not worker.done():
@@ -104,7 +96,7 @@ async def test_a_failed_import_leaves_the_database_unchanged(
     ] == "succeeded"
     before = await snapshot(db)
     failing = await _post(client, admin_headers, "accounts/1", FAILING)
-    await _burst(settings.with_(batch_size=5))  # the malformed record is in the third batch
+    await run_burst_worker(settings.with_(batch_size=5))  # the malformed record is in the third batch
     final = await wait_for_final_state(client, admin_headers, "accounts/1", failing, run_worker)
     assert (final["workflow_state"], final["processing_errors"]) == ("failed", [[1, "Invalid CSV File"]])
     assert await snapshot(db) == before
@@ -128,7 +120,7 @@ async def test_a_job_interrupted_mid_import_is_retried_to_the_result_of_a_clean_
         contexts = await create_conformance_contexts(client, admin_headers)
         path = contexts.path("A1")
         import_id = await _post(client, admin_headers, path, data)
-        worker = asyncio.create_task(_burst(small_batches))
+        worker = asyncio.create_task(run_burst_worker(small_batches))
         if interrupt:
             await _kill_import_transaction_after_some_progress(db, import_id, worker)
         await asyncio.wait_for(worker, 240)
