@@ -27,6 +27,7 @@ ADMIN_TOKEN = "test-site-admin-token"
 # so a flush never touches another session's, a benchmark's, or anything else on a shared server.
 REDIS_CLAIM_KEY = "outcome-imports:test-session-redis-db:{db}"
 REDIS_CLAIM_SECONDS = 3 * 3600
+BENCH_CLAIM_KEY = "outcome-imports-bench:claim"  # scripts/bench.py
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -140,14 +141,18 @@ async def redis_db(service_urls: tuple[str, str]) -> AsyncIterator[int]:
         for db in range(1, 16):
             if await claims.set(REDIS_CLAIM_KEY.format(db=db), owner, nx=True, ex=REDIS_CLAIM_SECONDS):
                 candidate = Redis.from_url(_with_redis_db(service_urls[1], db))
-                empty = await candidate.dbsize() == 0
+                # `make bench` claims a database by a key inside it; leftovers of finished sessions are fine.
+                in_use = await candidate.exists(BENCH_CLAIM_KEY)
                 await candidate.aclose()
-                if empty:  # a non-empty one is in use by something that does not claim (e.g. a benchmark)
+                if not in_use:
                     break
                 await claims.delete(REDIS_CLAIM_KEY.format(db=db))
         else:
             raise RuntimeError("every Redis database 1-15 is claimed by another test session or benchmark")
         yield db
+        leftovers = Redis.from_url(_with_redis_db(service_urls[1], db))
+        await leftovers.flushdb()
+        await leftovers.aclose()
         await claims.delete(REDIS_CLAIM_KEY.format(db=db))
     finally:
         await claims.aclose()

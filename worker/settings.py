@@ -23,6 +23,7 @@ from worker.reconciler import run_reconciler
 # Waiting for an earlier import of the same root account is a deferral, not a failure: arq counts
 # every deferral as a try, so the real limit on failed attempts is Settings.job_max_tries, kept in PostgreSQL.
 UNLIMITED_TRIES = 1_000_000
+MAX_JOBS = 4
 _STACK_KEY = "exit_stack"
 # A worker rides out a Redis restart of about half a minute (backoff capped at 2 s); past that it
 # exits and its supervisor (`outcome-imports run`, Kubernetes, compose) starts it again.
@@ -44,15 +45,13 @@ def create_worker(settings: Settings, *, reconcile: bool = True, **overrides: An
     async def on_startup(ctx: dict[str, Any]) -> None:
         stack = AsyncExitStack()
         ctx[_STACK_KEY] = stack
-        pool = await stack.enter_async_context(create_pool(settings.database_url, max_size=4))
+        pool = await stack.enter_async_context(create_pool(settings.database_url, max_size=pool_size))
         async with pool.acquire() as conn:
             await apply_migrations(conn)
             if settings.bootstrap_token:
                 await ensure_bootstrap_admin(conn, settings.bootstrap_token)
         storage = await stack.enter_async_context(
-            open_storage(
-                settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url, s3_region=settings.s3_region
-            )
+            open_storage(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url, s3_region=settings.s3_region)
         )
         d = Deps(settings, pool, storage, StatusStore(ctx["redis"], settings.status_ttl_seconds))
         store_deps(ctx, d)
@@ -65,12 +64,17 @@ def create_worker(settings: Settings, *, reconcile: bool = True, **overrides: An
         if stack is not None:
             await stack.aclose()
 
+    max_jobs = int(overrides.get("max_jobs", MAX_JOBS))
+    # Each running import holds one connection for its whole transaction and, at moments, needs
+    # two more (progress, heartbeat) from the same pool; plus one for the reconciler. A smaller
+    # pool lets imports wait forever on connections their own siblings hold.
+    pool_size = 3 * max_jobs + 1
     options: dict[str, Any] = {
         "queue_name": QUEUE_NAME,
         "redis_settings": redis_settings(settings.redis_url, command_retries=REDIS_COMMAND_RETRIES),
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
-        "max_jobs": 4,
+        "max_jobs": MAX_JOBS,
         "keep_result": 60,
         "handle_signals": True,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from redis.asyncio import Redis
 from shared.settings import Settings
 from shared.status import status_key
 from tests.support.canvas import create_conformance_contexts, wait_for_final_state
+from tests.support.workers import run_burst_worker
 
 CSV = b"vendor_guid,object_type,title,parent_guids\ng1,group,Group one,\no1,outcome,Outcome one,g1\n"
 
@@ -227,3 +229,26 @@ async def test_health_is_503_when_redis_goes_away(aiohttp_client: Any, settings:
     resp = await client.get("/health")
     assert resp.status == 503
     assert (await resp.json())["checks"] == {"database": "ok", "redis": "unavailable", "storage": "ok"}
+
+
+async def test_a_worker_running_as_many_imports_as_it_may_does_not_starve_them_of_connections(
+    client: Any, admin_headers: dict[str, str], settings: Settings
+) -> None:
+    # Four root accounts, four imports at once in one worker, many batches each: every import holds a
+    # connection for its transaction and needs more for progress and heartbeats meanwhile.
+    ids = []
+    for n in range(4):
+        account = await (
+            await client.post("/api/v1/accounts", json={"account": {"name": f"R{n}"}}, headers=admin_headers)
+        ).json()
+        data = b"vendor_guid,object_type,title\n" + b"".join(f"r{n}o{i},outcome,T{i}\n".encode() for i in range(40))
+        resp = await client.post(
+            f"/api/v1/accounts/{account['id']}/outcome_imports", data=_form(data), headers=admin_headers
+        )
+        ids.append((account["id"], (await resp.json())["id"]))
+    await asyncio.wait_for(run_burst_worker(settings.with_(batch_size=2, heartbeat_seconds=1)), 60)
+    for account_id, import_id in ids:
+        body = await (
+            await client.get(f"/api/v1/accounts/{account_id}/outcome_imports/{import_id}", headers=admin_headers)
+        ).json()
+        assert (body["workflow_state"], body["processing_errors"]) == ("succeeded", [])
