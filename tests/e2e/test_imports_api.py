@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 
 from shared.settings import Settings
 from shared.status import status_key
-from tests.support.canvas import create_conformance_contexts, wait_for_final_state
+from tests.support.canvas import OUTCOME_IMPORT_KEYS, create_conformance_contexts, wait_for_final_state
 from tests.support.workers import run_burst_worker
 
 CSV = b"vendor_guid,object_type,title,parent_guids\ng1,group,Group one,\no1,outcome,Outcome one,g1\n"
@@ -31,17 +31,7 @@ async def test_create_answers_canvas_json_in_state_created(client: Any, admin_he
     resp = await client.post("/api/v1/accounts/1/outcome_imports", data=_form(CSV), headers=admin_headers)
     assert resp.status == 200
     body = await resp.json()
-    assert set(body) == {
-        "id",
-        "created_at",
-        "updated_at",
-        "ended_at",
-        "workflow_state",
-        "progress",
-        "data",
-        "processing_errors",
-        "user",
-    }
+    assert set(body) == OUTCOME_IMPORT_KEYS
     assert (body["workflow_state"], body["progress"], body["processing_errors"], body["ended_at"]) == (
         "created",
         0,

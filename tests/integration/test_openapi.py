@@ -20,19 +20,9 @@ from aiohttp import web
 
 from api import docs
 from shared.settings import Settings
+from tests.support.canvas import OUTCOME_IMPORT_KEYS
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-OUTCOME_IMPORT_KEYS = {
-    "id",
-    "created_at",
-    "updated_at",
-    "ended_at",
-    "workflow_state",
-    "progress",
-    "data",
-    "processing_errors",
-    "user",
-}
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 

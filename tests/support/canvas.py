@@ -9,6 +9,10 @@ from typing import Any
 import aiohttp
 
 FINAL_STATES = ("succeeded", "failed")
+# The exact key set of Canvas's OutcomeImport JSON (spec §3.1).
+OUTCOME_IMPORT_KEYS = frozenset(
+    {"id", "created_at", "updated_at", "ended_at", "workflow_state", "progress", "data", "processing_errors", "user"}
+)
 
 
 @dataclass(frozen=True, slots=True)
