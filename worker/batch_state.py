@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from shared.db.accounts import Context
+from shared.db.pool import JsonText
 from shared.models import ContextType
 from worker.outcome_rules import OutcomeState
 from worker.rows import Rating
@@ -327,17 +328,17 @@ class BatchState:
 # cached; a text read back from the database is often one this process wrote, and then gives
 # the very tuple the rows carry, which compares by identity.
 _RATINGS_CACHE_LIMIT: Final = 1024
-_json_by_ratings: dict[int, tuple[tuple[Rating, ...], str]] = {}  # id(ratings) -> (ratings, JSON)
+_json_by_ratings: dict[int, tuple[tuple[Rating, ...], JsonText]] = {}  # id(ratings) -> (ratings, JSON)
 _ratings_by_json: dict[str, tuple[Rating, ...]] = {}
 
 
-def ratings_json(ratings: tuple[Rating, ...]) -> str:
+def ratings_json(ratings: tuple[Rating, ...]) -> JsonText:
     """Ratings as stored (JSON text, highest first)."""
     # Keyed by id(): the entry holds the tuple, so the id cannot be reused while it is cached.
     cached = _json_by_ratings.get(id(ratings))
     if cached is not None and cached[0] is ratings:
         return cached[1]
-    text = json.dumps([{"points": r.points, "description": r.description} for r in ratings])
+    text = JsonText(json.dumps([{"points": r.points, "description": r.description} for r in ratings]))
     if len(_json_by_ratings) >= _RATINGS_CACHE_LIMIT:
         _json_by_ratings.clear()
     _json_by_ratings[id(ratings)] = (ratings, text)

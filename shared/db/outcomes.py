@@ -327,7 +327,7 @@ async def get_active_outcome(conn: Connection, outcome_id: int, viewer: Context 
 # root; ordering by it lists parents before children.
 _VISIBLE_TREE = """
 WITH RECURSIVE tree (id, guid, parent_guid, path) AS (
-    SELECT g.id, NULL::text, NULL::text, ARRAY[g.id]
+    SELECT g.id, NULL::text COLLATE "C", NULL::text COLLATE "C", ARRAY[g.id]  -- as vendor_guid
     FROM learning_outcome_groups g
     WHERE g.context_type = $1 AND g.context_id = $2 AND g.parent_id IS NULL
   UNION ALL

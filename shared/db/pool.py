@@ -11,9 +11,29 @@ import asyncpg
 from shared.db.errors import translate_db_errors
 
 
+class JsonText(str):
+    """A value already encoded as JSON, written to a jsonb column as it is (not as a JSON string)."""
+
+
+# jsonb's binary format: a version byte, then the JSON text. Binary rather than text so that COPY
+# (always binary in asyncpg) can write jsonb columns too.
+_JSONB_VERSION = b"\x01"
+
+
+def _encode_jsonb(value: object) -> bytes:
+    text = value if type(value) is JsonText else json.dumps(value)
+    return _JSONB_VERSION + text.encode()
+
+
+def _decode_jsonb(data: bytes) -> object:
+    return json.loads(data[1:])
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # jsonb columns (ratings) come back as Python objects, not strings.
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec(
+        "jsonb", encoder=_encode_jsonb, decoder=_decode_jsonb, schema="pg_catalog", format="binary"
+    )
 
 
 @asynccontextmanager

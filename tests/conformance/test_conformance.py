@@ -10,9 +10,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from tests.support.canvas import attachment, create_conformance_contexts, expect_json, wait_for_final_state
+from tests.support.integrity import assert_references_intact
 from tests.support.tree import assert_tree_matches, fetch_tree
 
 CONFORMANCE_DIR = Path(
@@ -58,7 +60,9 @@ async def _group_id(client: Any, headers: dict[str, str], context_path: str, ven
 
 
 @pytest.mark.parametrize("case", CASES)
-async def test_conformance_case(case: str, client: Any, admin_headers: dict[str, str], run_worker: Any) -> None:
+async def test_conformance_case(
+    case: str, client: Any, admin_headers: dict[str, str], run_worker: Any, db: asyncpg.Connection
+) -> None:
     case_dir = CONFORMANCE_DIR / case
     expected = json.loads((case_dir / "expected.json").read_text())
     contexts = await create_conformance_contexts(client, admin_headers)
@@ -76,3 +80,4 @@ async def test_conformance_case(case: str, client: Any, admin_headers: dict[str,
         _assert_errors(final["processing_errors"], step["processing_errors"])
         if "tree" in step:
             assert_tree_matches(await fetch_tree(client, admin_headers, context_path), step["tree"])
+        await assert_references_intact(db)

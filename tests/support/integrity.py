@@ -1,0 +1,24 @@
+"""The references the schema does not enforce with foreign keys (migration 0005), checked."""
+
+from __future__ import annotations
+
+import asyncpg
+
+# Each query lists the rows whose reference names nothing.
+DANGLING_REFERENCES = {
+    "link -> outcome": """
+        SELECT l.id FROM learning_outcome_links l
+        WHERE NOT EXISTS (SELECT 1 FROM learning_outcomes o WHERE o.id = l.learning_outcome_id)""",
+    "link -> group": """
+        SELECT l.id FROM learning_outcome_links l
+        WHERE NOT EXISTS (SELECT 1 FROM learning_outcome_groups g WHERE g.id = l.associated_group_id)""",
+    "outcome -> root account": """
+        SELECT o.id FROM learning_outcomes o
+        WHERE o.root_account_id IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = o.root_account_id)""",
+}
+
+
+async def assert_references_intact(conn: asyncpg.Connection) -> None:
+    dangling = {name: [r[0] for r in await conn.fetch(query)] for name, query in DANGLING_REFERENCES.items()}
+    assert not any(dangling.values()), dangling
