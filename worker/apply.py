@@ -48,6 +48,7 @@ class BatchApplier:
         # Every context this import has written a group in: where parent_guids are looked for
         # (a few contexts at most, unlike the groups themselves).
         self._written_contexts: set[ContextKey] = {run.context_key}
+        self._unwritten: BatchState | None = None
 
     async def apply(self, rows: Sequence[BatchRow]) -> list[tuple[int, str]]:
         """Apply `rows` in file order; return their (row, message) errors in row order.
@@ -55,6 +56,15 @@ class BatchApplier:
         RowErrors from parsing are included as they are. Raises asyncpg errors as they come, and
         parents.TargetGroupMissing when a row needs a target group that does not exist.
         """
+        errors = await self.apply_leaving_write(rows)
+        await self.write_pending()
+        return errors
+
+    async def apply_leaving_write(self, rows: Sequence[BatchRow]) -> list[tuple[int, str]]:
+        """As apply(), but the batch's last write is left for write_pending(), which must be
+        awaited before anything else uses the connection: the caller may meanwhile do other
+        work (parse the next batch) while PostgreSQL writes this one."""
+        await self.write_pending()
         await self._stage.prepare(self._conn)
         errors: list[tuple[int, str]] = []
         pending = rows
@@ -62,13 +72,22 @@ class BatchApplier:
             part = _through_first_group_deletion(pending)
             state = await load_batch_state(self._conn, self._run, part, self._written_contexts)
             deleted_group_id = self._apply_rows(state, part, errors)
-            await write_batch_state(self._conn, self._stage, state)
             self._written_contexts |= state.written_group_contexts()
+            pending = pending[len(part) :]
+            if deleted_group_id is None and not pending:
+                self._unwritten = state
+                break
+            await write_batch_state(self._conn, self._stage, state)
             if deleted_group_id is not None:
                 logger.debug("import_id=%s deleting the subtree of group %s", self._run.import_id, deleted_group_id)
                 await apply_sql.delete_group_subtree(self._conn, deleted_group_id)
-            pending = pending[len(part) :]
         return errors
+
+    async def write_pending(self) -> None:
+        """Write what apply_leaving_write() left, if anything."""
+        state, self._unwritten = self._unwritten, None
+        if state is not None:
+            await write_batch_state(self._conn, self._stage, state)
 
     def _apply_rows(self, state: BatchState, rows: Sequence[BatchRow], errors: list[tuple[int, str]]) -> int | None:
         """Apply rows in order, adding their errors; return the id of the existing group the

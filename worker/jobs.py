@@ -191,26 +191,33 @@ async def _import_file(
     )
     batch_size = d.settings.batch_size
     batch: list[BatchRow] = []
-    error_count = 0
     last_number = 1
     max_records = d.settings.max_records
-    async for number, cells in records:
-        last_number = number
-        if number > max_records:
-            raise ImportFailed(f"Too many records (maximum is {max_records})")
-        # Bounds of this service (README, "Limits"): they keep one hostile row from costing much.
-        row = _check_bounds(number, cells, max_columns) or parse_row(header, number, cells)
-        if row is not None:
-            batch.append(row)
-        # Batches end on record numbers 1000, 2000, ... (the header is in the first), as in Canvas.
-        if number % batch_size == 0:
-            error_count += await _apply_batch(d, conn, applier, batch, reporter, number, error_count)
-            batch = []
-    if last_number == 1:
-        raise ImportFailed("File has no outcomes data")
-    if batch or last_number % batch_size:
-        error_count += await _apply_batch(d, conn, applier, batch, reporter, last_number, error_count)
-    return error_count
+    pipeline = _BatchPipeline(d, conn, applier, reporter)
+    try:
+        async for number, cells in records:
+            last_number = number
+            if number > max_records:
+                raise ImportFailed(f"Too many records (maximum is {max_records})")
+            # Bounds of this service (README, "Limits"): they keep one hostile row from costing much.
+            row = _check_bounds(number, cells, max_columns) or parse_row(header, number, cells)
+            if row is not None:
+                batch.append(row)
+            # Batches end on record numbers 1000, 2000, ... (the header is in the first), as in Canvas.
+            if number % batch_size == 0:
+                await pipeline.apply(batch, number)
+                batch = []
+            elif number % _YIELD_EVERY_RECORDS == 0:
+                await asyncio.sleep(0)  # let the previous batch's write go on to its next statement
+        if last_number == 1:
+            raise ImportFailed("File has no outcomes data")
+        if batch or last_number % batch_size:
+            await pipeline.apply(batch, last_number)
+    except BaseException:
+        await pipeline.abandon()
+        raise
+    await pipeline.drain()
+    return pipeline.error_count
 
 
 def _check_bounds(number: int, cells: list[bytes | None], max_columns: int) -> RowError | None:
@@ -228,21 +235,54 @@ async def _first(records: AsyncIterator[tuple[int, list[bytes | None]]]) -> list
     return None
 
 
-async def _apply_batch(
-    d: Deps,
-    conn: asyncpg.Connection,
-    applier: BatchApplier,
-    batch: Sequence[BatchRow],
-    reporter: _StatusReporter,
-    last_record: int,
-    stored_so_far: int,
-) -> int:
-    errors = await applier.apply(batch) if batch else []
-    room = max(d.settings.max_stored_errors - stored_so_far, 0)
-    await queries.insert_errors(conn, reporter.outcome_import.id, errors[:room])
-    reporter.add_errors(errors)
-    await reporter.progress_after(last_record)
-    return min(len(errors), room)
+# How often the parsing of a batch lets the previous batch's write go on (a few ms of parsing).
+_YIELD_EVERY_RECORDS = 100
+
+
+class _BatchPipeline:
+    """Applies batches in order, each one's final write overlapping the parsing of the next.
+
+    A batch's reads and row rules need every earlier batch written, so only the write (and
+    the errors and progress after it) runs in the background: PostgreSQL writes batch k while
+    the worker parses batch k+1. One write at most is in flight; the connection is not used
+    for anything else meanwhile.
+    """
+
+    def __init__(self, d: Deps, conn: asyncpg.Connection, applier: BatchApplier, reporter: _StatusReporter) -> None:
+        self._deps = d
+        self._conn = conn
+        self._applier = applier
+        self._reporter = reporter
+        self._in_flight: asyncio.Task[None] | None = None
+        self.error_count = 0  # stored so far (at most max_stored_errors)
+
+    async def apply(self, batch: Sequence[BatchRow], last_record: int) -> None:
+        await self._wait_for_write()
+        errors = await self._applier.apply_leaving_write(batch) if batch else []
+        self._in_flight = asyncio.create_task(self._finish(errors, last_record))
+
+    async def drain(self) -> None:
+        """Wait for the write in flight, if any; raise its error."""
+        await self._wait_for_write()
+
+    async def abandon(self) -> None:
+        """Wait for the write in flight, ignoring its error: another one is on its way out, and
+        the transaction is about to roll back, which needs the connection free."""
+        with suppress(Exception):
+            await self._wait_for_write()
+
+    async def _wait_for_write(self) -> None:
+        task, self._in_flight = self._in_flight, None
+        if task is not None:
+            await task
+
+    async def _finish(self, errors: list[tuple[int, str]], last_record: int) -> None:
+        await self._applier.write_pending()
+        room = max(self._deps.settings.max_stored_errors - self.error_count, 0)
+        await queries.insert_errors(self._conn, self._reporter.outcome_import.id, errors[:room])
+        self.error_count += min(len(errors), room)
+        self._reporter.add_errors(errors)
+        await self._reporter.progress_after(last_record)
 
 
 @dataclasses.dataclass(slots=True)
