@@ -12,18 +12,27 @@ Between batches, the database inside the import's open transaction is the memory
 written by this import" is `last_import_id = import_id`, or, for an outcome a row found
 unchanged and so did not write, a row of the temporary table import_seen_outcomes). The
 applier itself keeps only what does not grow with the file: the contexts it has written groups
-in, and how many dead rows its staging tables hold.
+in, how many dead rows its staging tables hold, and the last batch until it is written.
+
+Overlap: PostgreSQL writes batch k while the worker applies the rows of batch k+1. Batch k+1's
+reads go first, so they miss what batch k changed; the objects batch k changed then replace
+what the reads found of them (BatchState.carry_over), which gives what the reads would have
+found after the write. A batch that deleted a group's subtree, and
+every batch of an import into a target group (its ancestry is read per batch), is written
+before the next batch reads instead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
+from contextlib import suppress
 
 import asyncpg
 
 from worker import apply_sql
-from worker.batch_loader import BatchRow, load_batch_state, write_batch_state
+from worker.batch_loader import BatchRow, load_batch_state, write_batch, write_batch_state
 from worker.batch_state import BatchState, ContextKey, ImportRun
 from worker.group_rows import import_group_row
 from worker.outcome_rows import import_outcome_row
@@ -32,6 +41,10 @@ from worker.rows import GroupRow, OutcomeRow, WorkflowState
 __all__ = ["BatchApplier", "ImportRun"]
 
 logger = logging.getLogger(__name__)
+
+# How many rows are applied between two chances for the write in flight to go on to its next
+# statement (a few milliseconds of work).
+_YIELD_EVERY_ROWS = 100
 
 
 class BatchApplier:
@@ -48,10 +61,12 @@ class BatchApplier:
         # Every context this import has written a group in: where parent_guids are looked for
         # (a few contexts at most, unlike the groups themselves).
         self._written_contexts: set[ContextKey] = {run.context_key}
-        self._unwritten: BatchState | None = None
+        self._unwritten: BatchState | None = None  # the last batch, applied but not written
+        self._in_flight: asyncio.Task[None] | None = None  # the write of the batch before it
+        self._overlaps = run.target_group_id is None
 
     async def apply(self, rows: Sequence[BatchRow]) -> list[tuple[int, str]]:
-        """Apply `rows` in file order; return their (row, message) errors in row order.
+        """Apply `rows` in file order and write them; return their (row, message) errors in row order.
 
         RowErrors from parsing are included as they are. Raises asyncpg errors as they come, and
         parents.TargetGroupMissing when a row needs a target group that does not exist.
@@ -61,39 +76,66 @@ class BatchApplier:
         return errors
 
     async def apply_leaving_write(self, rows: Sequence[BatchRow]) -> list[tuple[int, str]]:
-        """As apply(), but the batch's last write is left for write_pending(), which must be
-        awaited before anything else uses the connection: the caller may meanwhile do other
-        work (parse the next batch) while PostgreSQL writes this one."""
-        await self.write_pending()
+        """As apply(), but this batch's write is left for the next call (which runs it while it
+        applies its own rows) or for write_pending(). Until then the connection may be in use:
+        call wait_for_write() before using it for anything else."""
+        await self.wait_for_write()
         await self._stage.prepare(self._conn)
+        earlier, self._unwritten = self._unwritten, None
+        if earlier is not None and not self._overlaps:
+            await write_batch_state(self._conn, self._stage, earlier)
+            earlier = None
         errors: list[tuple[int, str]] = []
         pending = rows
         while pending:
             part = _through_first_group_deletion(pending)
             state = await load_batch_state(self._conn, self._run, part, self._written_contexts)
-            deleted_group_id = self._apply_rows(state, part, errors)
+            if earlier is not None:
+                writes = earlier.take_writes()  # before its objects move on and change again
+                state.carry_over(earlier, writes)
+                self._in_flight = asyncio.create_task(write_batch(self._conn, self._stage, writes))
+                earlier = None
+            deleted_group_id = await self._apply_rows(state, part, errors)
             self._written_contexts |= state.written_group_contexts()
             pending = pending[len(part) :]
             if deleted_group_id is None and not pending:
                 self._unwritten = state
                 break
+            await self.wait_for_write()
             await write_batch_state(self._conn, self._stage, state)
             if deleted_group_id is not None:
                 logger.debug("import_id=%s deleting the subtree of group %s", self._run.import_id, deleted_group_id)
                 await apply_sql.delete_group_subtree(self._conn, deleted_group_id)
         return errors
 
+    async def wait_for_write(self) -> None:
+        """Wait for the write in flight, if any (raising its error): the connection is then free."""
+        task, self._in_flight = self._in_flight, None
+        if task is not None:
+            await task
+
     async def write_pending(self) -> None:
-        """Write what apply_leaving_write() left, if anything."""
+        """Write everything applied so far."""
+        await self.wait_for_write()
         state, self._unwritten = self._unwritten, None
         if state is not None:
             await write_batch_state(self._conn, self._stage, state)
 
-    def _apply_rows(self, state: BatchState, rows: Sequence[BatchRow], errors: list[tuple[int, str]]) -> int | None:
+    async def abandon(self) -> None:
+        """Let the write in flight end, ignoring its error: the import is failing for another
+        reason, and its rollback needs the connection free."""
+        with suppress(Exception):
+            await self.wait_for_write()
+        self._unwritten = None
+
+    async def _apply_rows(
+        self, state: BatchState, rows: Sequence[BatchRow], errors: list[tuple[int, str]]
+    ) -> int | None:
         """Apply rows in order, adding their errors; return the id of the existing group the
         last row deleted, if it did (its subtree is then still to be deleted)."""
         deleted_group_id = None
-        for row in rows:
+        writing = self._in_flight is not None
+        for index, row in enumerate(rows, 1):
             if isinstance(row, GroupRow):
                 result = import_group_row(state, self._run, row)
                 messages = result.messages
@@ -102,7 +144,10 @@ class BatchApplier:
                 messages = import_outcome_row(state, self._run, row)
             else:
                 messages = list(row.messages)
-            errors.extend((row.row, message) for message in messages)
+            if messages:
+                errors.extend((row.row, message) for message in messages)
+            if writing and index % _YIELD_EVERY_ROWS == 0:
+                await asyncio.sleep(0)  # the write in flight goes on to its next statement
         return deleted_group_id
 
 

@@ -19,6 +19,7 @@ from shared.models import ContextType
 from worker import apply_sql
 from worker.batch_state import (
     BatchState,
+    BatchWrites,
     ContextKey,
     CourseRec,
     GroupRec,
@@ -63,13 +64,18 @@ async def load_batch_state(
 
 
 async def write_batch_state(conn: asyncpg.Connection, stage: apply_sql.StagingTables, state: BatchState) -> None:
-    """Write every changed group, outcome, link and friendly description (in foreign-key order),
-    and remember the outcomes the batch saw without changing them."""
-    await apply_sql.write_groups(conn, stage, state.dirty_groups())
-    await apply_sql.write_outcomes(conn, stage, state.dirty_outcomes())
-    await apply_sql.mark_seen_outcomes(conn, state.seen_outcome_ids())
-    await apply_sql.write_links(conn, stage, state.dirty_links())
-    await apply_sql.write_friendly_descriptions(conn, state.friendly_changes())
+    """Write everything the batch changed (see write_batch)."""
+    await write_batch(conn, stage, state.take_writes())
+
+
+async def write_batch(conn: asyncpg.Connection, stage: apply_sql.StagingTables, writes: BatchWrites) -> None:
+    """Write every changed group, outcome, link and friendly description (groups first: outcomes
+    and links name them), and remember the outcomes the batch saw without changing them."""
+    await apply_sql.write_groups(conn, stage, writes.groups)
+    await apply_sql.write_outcomes(conn, stage, writes.outcomes)
+    await apply_sql.mark_seen_outcomes(conn, writes.seen_outcome_ids)
+    await apply_sql.write_links(conn, stage, writes.links)
+    await apply_sql.write_friendly_descriptions(conn, writes.friendly)
 
 
 async def _load_courses(conn: asyncpg.Connection, run: ImportRun, state: BatchState, rows: list[GroupRow]) -> None:

@@ -59,17 +59,19 @@ class ImportRun:
 
 def magic_outcome_id(guid: str) -> int | None:
     """The id in a `canvas_outcome:<digits>` guid (0 when it cannot be an id), else None."""
+    if "canvas_outcome" not in guid:
+        return None  # most guids: no regex search
     return _magic_id(_MAGIC_OUTCOME, guid)
 
 
 def magic_group_id(guid: str) -> int | None:
     """The id in a `canvas_outcome_group:<digits>` guid (0 when it cannot be an id), else None."""
+    if "canvas_outcome" not in guid:
+        return None  # most guids: no regex search
     return _magic_id(_MAGIC_GROUP, guid)
 
 
 def _magic_id(pattern: re.Pattern[str], guid: str) -> int | None:
-    if "canvas_outcome" not in guid:
-        return None  # most guids: no regex search
     match = pattern.search(guid)
     if match is None:
         return None
@@ -179,6 +181,17 @@ class FriendlyChange:
     active: bool
 
 
+@dataclass(frozen=True, slots=True)
+class BatchWrites:
+    """One batch's changes as rows: tuples in the column order of worker/apply_sql.py."""
+
+    groups: list[tuple[Any, ...]]
+    outcomes: list[tuple[Any, ...]]
+    seen_outcome_ids: list[int]
+    links: list[tuple[Any, ...]]
+    friendly: list[tuple[Any, ...]]
+
+
 @dataclass(slots=True)
 class BatchState:
     import_id: int
@@ -211,13 +224,21 @@ class BatchState:
             self.roots.setdefault(rec.context, rec)
 
     def load_outcome(self, rec: OutcomeRec) -> None:
-        self.outcomes[rec.id] = rec
-        self.links.setdefault(rec.id, {})
-        if rec.state.vendor_guid is not None:
-            self._outcomes_by_guid[rec.state.vendor_guid] = rec
+        outcome_id = rec.id
+        self.outcomes[outcome_id] = rec
+        links = self.links
+        if outcome_id not in links:  # not setdefault: that builds a dict on every call
+            links[outcome_id] = {}
+        guid = rec.state.vendor_guid
+        if guid is not None:
+            self._outcomes_by_guid[guid] = rec
 
     def load_link(self, rec: LinkRec) -> None:
-        self.links.setdefault(rec.outcome_id, {})[rec.group_id] = rec
+        by_group = self.links.get(rec.outcome_id)
+        if by_group is None:
+            self.links[rec.outcome_id] = {rec.group_id: rec}
+        else:
+            by_group[rec.group_id] = rec
 
     def add_free_ids(self, group_ids: list[int], outcome_ids: list[int]) -> None:
         self._free_group_ids.extend(group_ids)
@@ -235,11 +256,15 @@ class BatchState:
     def written_groups(self, guid: str, context: ContextKey | None = None) -> list[GroupRec]:
         """Groups with this guid that this import has written (any state), in `context` if given."""
         import_id = self.import_id
-        return [
-            g
-            for g in self._groups_by_guid.get(guid, ())
-            if g.last_import_id == import_id and (context is None or g.context == context)
-        ]
+        groups = self._groups_by_guid.get(guid)
+        if groups is None:
+            return []
+        if len(groups) == 1:  # the usual case, without a comprehension
+            group = groups[0]
+            if group.last_import_id == import_id and (context is None or group.context == context):
+                return [group]
+            return []
+        return [g for g in groups if g.last_import_id == import_id and (context is None or g.context == context)]
 
     def new_group(self, context: ContextKey, root_account_id: int, vendor_guid: str | None, title: str) -> GroupRec:
         """A new group with a reserved id, not saved yet (its caller fills it in and marks it dirty)."""
@@ -271,8 +296,10 @@ class BatchState:
         return self._outcomes_by_guid.get(guid)
 
     def new_outcome(self, owner: ContextKey, owner_name: str, root_account_id: int, state: OutcomeState) -> OutcomeRec:
-        rec = OutcomeRec(self._free_outcome_ids.pop(), owner, owner_name, root_account_id, state, None, new=True)
-        self.load_outcome(rec)
+        outcome_id = self._free_outcome_ids.pop()
+        # Positional (cheaper than keywords): last_import_id=None, dirty=False, friendly=None, new=True.
+        rec = OutcomeRec(outcome_id, owner, owner_name, root_account_id, state, None, False, None, True)
+        self.load_outcome(rec)  # a new id has no links yet: load_outcome gives it an empty dict
         return rec
 
     def set_outcome_state(self, rec: OutcomeRec, state: OutcomeState) -> None:
@@ -285,13 +312,82 @@ class BatchState:
             self._outcomes_by_guid[state.vendor_guid] = rec
         rec.dirty = True
 
+    # --- the batch before -------------------------------------------------------------------
+
+    def carry_over(self, earlier: BatchState, writes: BatchWrites) -> None:
+        """Take the objects the batch before changed (`writes`, from its take_writes()), as it
+        left them: they replace what this batch's reads found of them.
+
+        For a state read while the batch before is not written yet (its write runs while this
+        batch's rows are applied, see worker/apply.py). It holds whole what it changed (an
+        outcome with every link), and nothing else has changed since the batch before it was
+        written, so the result is what the reads would have found after the write. Only what
+        it changed is taken, so states do not grow from batch to batch.
+        """
+        for record in writes.groups:
+            group = earlier.groups[record[0]]
+            found_group = self.groups.get(group.id)
+            if found_group is not None:
+                self._forget_group(found_group)
+            self.load_group(group)
+        changed = {record[0] for record in writes.outcomes}
+        changed.update(writes.seen_outcome_ids)
+        changed.update(record[0] for record in writes.links)
+        changed.update(record[0] for record in writes.friendly)
+        outcomes = [earlier.outcomes[outcome_id] for outcome_id in changed]
+        by_guid = self._outcomes_by_guid
+        for outcome in outcomes:  # first forget every one they replace: guids may have moved
+            found = self.outcomes.get(outcome.id)
+            if found is not None:
+                guid = found.state.vendor_guid
+                if guid is not None and by_guid.get(guid) is found:
+                    del by_guid[guid]
+        for outcome in outcomes:
+            self.outcomes[outcome.id] = outcome
+            self.links[outcome.id] = earlier.links[outcome.id]
+            if outcome.state.vendor_guid is not None:
+                by_guid[outcome.state.vendor_guid] = outcome
+
+    def _forget_group(self, rec: GroupRec) -> None:
+        if rec.vendor_guid is not None:
+            same_guid = self._groups_by_guid[rec.vendor_guid]
+            same_guid[:] = [g for g in same_guid if g is not rec]
+        if self.roots.get(rec.context) is rec:
+            del self.roots[rec.context]
+
+    def take_writes(self) -> BatchWrites:
+        """What the batch changed, as rows to write (see worker/batch_loader.py); from then on
+        the state counts them as stored (not new, not dirty). One pass over each collection."""
+        seen = self.seen_outcome_ids()
+        friendly = self.friendly_changes()
+        groups = []
+        for group in self.groups.values():
+            if group.dirty:
+                groups.append(group.as_record())
+                group.dirty = False
+        outcomes = []
+        for outcome in self.outcomes.values():
+            if outcome.dirty:
+                outcomes.append(outcome.as_record())
+                outcome.dirty = outcome.new = False
+        links = []
+        for by_group in self.links.values():
+            for link in by_group.values():
+                if link.dirty:
+                    links.append(link.as_record())
+                    link.dirty = link.new = False
+        for outcome_id, _, _, description, active in friendly:
+            outcome = self.outcomes[outcome_id]
+            if description is None:  # deactivated: friendly_changes keeps that only for an active one
+                assert outcome.friendly is not None
+                outcome.friendly = (outcome.friendly[0], DELETED)
+            else:
+                outcome.friendly = (description, ACTIVE if active else DELETED)
+        self.seen.clear()
+        self.friendly.clear()
+        return BatchWrites(groups, outcomes, seen, links, friendly)
+
     # --- writing back -----------------------------------------------------------------------
-
-    def dirty_groups(self) -> list[tuple[Any, ...]]:
-        return [g.as_record() for g in self.groups.values() if g.dirty]
-
-    def dirty_outcomes(self) -> list[tuple[Any, ...]]:
-        return [o.as_record() for o in self.outcomes.values() if o.dirty]
 
     def written_group_contexts(self) -> set[ContextKey]:
         """The contexts of the groups this import has written, as far as this batch knows them."""
@@ -301,9 +397,6 @@ class BatchState:
     def seen_outcome_ids(self) -> list[int]:
         """Outcomes this batch saw and left as they were (see `seen`), each once."""
         return list(dict.fromkeys(o.id for o in self.seen if not o.dirty))
-
-    def dirty_links(self) -> list[tuple[Any, ...]]:
-        return [link.as_record() for by_group in self.links.values() for link in by_group.values() if link.dirty]
 
     def friendly_changes(self) -> list[tuple[Any, ...]]:
         """The friendly descriptions to write: those whose stored row the batch changes.

@@ -30,7 +30,7 @@ quoted field runs, as one record, to the end of the file before it can be report
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Final, cast
 
 from shared.errors import ImportFailed, InvalidCsvFile
@@ -231,7 +231,12 @@ class _RecordSplitter:
                     append(cells)
                     pending.clear()
             elif has_quote and b'"' in line:
-                cells = self._quoted_cells(line)
+                # Most quoted lines take the split-on-quotes path; it answers None for anything
+                # it does not cover (a stray CR or LF, `""`, an open or misplaced quote), and
+                # the general parser then gives the answer (or the error) it always gave.
+                cells = None if has_cr_or_lf and (b"\r" in line or b"\n" in line) else _simple_quoted(line, separator)
+                if cells is None:
+                    cells = self._quoted_cells(line)
                 if cells is None:
                     pending.append(line)
                 else:
@@ -240,10 +245,11 @@ class _RecordSplitter:
                 raise InvalidCsvFile()  # a line ending other than the file's record separator
             elif not line:
                 append([])
-            elif has_empty_cell and (doubled in line or line.startswith(separator) or line.endswith(separator)):
-                append([cell or None for cell in line.split(separator)])
             else:
-                append(cast(Cells, line.split(separator)))
+                cells = _split(line, separator)
+                if has_empty_cell and b"" in cells:
+                    _null_empty_cells(cells)
+                append(cells)
 
     def _still_quoted(self, line: bytes) -> bool:
         """Whether the record is still inside a quoted field after `line`, which began in one.
@@ -293,6 +299,69 @@ class _RecordSplitter:
             if start == len(text):
                 cells.append(None)
                 return cells
+
+
+def _simple_quoted(line: bytes, separator: bytes) -> Cells | None:
+    """The cells of one line holding quoted fields, when no quoted field holds a quote; else None.
+
+    Must be given a line holding a quote and no CR or LF. Splitting on `"` gives the unquoted
+    stretches at even and the quoted contents at odd indices. The line is well-formed when there is an odd number
+    of parts (every quoted field closed), the first stretch is empty or ends with a separator
+    (the quote starts a field), each middle one starts and ends with a separator (an empty one
+    is a `""` inside a field: not covered here), and the last is empty or starts with one.
+    Anything else returns None, for `_RecordSplitter._quoted_cells` to handle or reject.
+    """
+    parts = line.split(b'"')
+    last = len(parts) - 1
+    if last & 1:
+        return None  # an odd number of quotes: a quoted field is still open
+    first = parts[0]
+    cells: Cells
+    if not first:
+        cells = []
+    elif first.endswith(separator):
+        cells = _split(first[:-1], separator)
+        if b"" in cells:
+            _null_empty_cells(cells)
+    else:
+        return None  # a quote inside an unquoted field
+    for index in range(1, last, 2):
+        cells.append(parts[index])  # quoted content (b"" for a quoted empty field)
+        part = parts[index + 1]
+        if index + 1 == last:
+            if not part:
+                break
+            if not part.startswith(separator):
+                return None  # text after a closing quote
+            unquoted = part[1:]
+        elif part.startswith(separator) and part.endswith(separator):
+            if len(part) == 1:
+                continue  # `"a","b"`: no unquoted field between the two
+            unquoted = part[1:-1]
+        else:
+            return None  # `""`, text after a closing quote, or a quote inside a field
+        split = _split(unquoted, separator)
+        if b"" in split:
+            _null_empty_cells(split)
+        cells += split
+    return cells
+
+
+# bytes.split, typed as giving Cells (list[bytes] is one, but list is invariant): no cast() call per line.
+_split: Final = cast("Callable[[bytes, bytes], Cells]", bytes.split)
+
+
+def _null_empty_cells(cells: Cells) -> None:
+    """Replace, in place, each empty cell of a split unquoted stretch (an empty field) by None."""
+    # Most records have a blank cell or two: finding those in C beats a comprehension over all.
+    empty = cells.count(b"")
+    if empty > 4:
+        cells[:] = [cell or None for cell in cells]
+        return
+    at = -1
+    for _ in range(empty):
+        at = cells.index(b"", at + 1)
+        cells[at] = None
 
 
 def _unquoted_cells(text: bytes, separator: bytes) -> Cells:

@@ -208,7 +208,7 @@ async def _import_file(
                 await pipeline.apply(batch, number)
                 batch = []
             elif number % _YIELD_EVERY_RECORDS == 0:
-                await asyncio.sleep(0)  # let the previous batch's write go on to its next statement
+                await asyncio.sleep(0)  # let the batch being applied, and the write in flight, go on
         if last_number == 1:
             raise ImportFailed("File has no outcomes data")
         if batch or last_number % batch_size:
@@ -235,17 +235,17 @@ async def _first(records: AsyncIterator[tuple[int, list[bytes | None]]]) -> list
     return None
 
 
-# How often the parsing of a batch lets the previous batch's write go on (a few ms of parsing).
+# How often parsing lets the batch being applied, and the write in flight, go on (a few ms).
 _YIELD_EVERY_RECORDS = 100
 
 
 class _BatchPipeline:
-    """Applies batches in order, each one's final write overlapping the parsing of the next.
+    """Applies batches in order, in the background, and records each one's errors and progress.
 
-    A batch's reads and row rules need every earlier batch written, so only the write (and
-    the errors and progress after it) runs in the background: PostgreSQL writes batch k while
-    the worker parses batch k+1. One write at most is in flight; the connection is not used
-    for anything else meanwhile.
+    Three batches are in the works at once: the worker parses batch k+2 while it applies batch
+    k+1 (reads, then row rules), and PostgreSQL writes batch k meanwhile (worker/apply.py). So
+    neither waits for the other, whichever is the faster. A batch's errors are stored, and its
+    progress published, when the next batch comes (or at the end), once the connection is free.
     """
 
     def __init__(self, d: Deps, conn: asyncpg.Connection, applier: BatchApplier, reporter: _StatusReporter) -> None:
@@ -253,31 +253,43 @@ class _BatchPipeline:
         self._conn = conn
         self._applier = applier
         self._reporter = reporter
-        self._in_flight: asyncio.Task[None] | None = None
+        self._applying: asyncio.Task[None] | None = None
+        self._unrecorded: tuple[list[tuple[int, str]], int] | None = None  # (errors, last record)
         self.error_count = 0  # stored so far (at most max_stored_errors)
 
     async def apply(self, batch: Sequence[BatchRow], last_record: int) -> None:
-        await self._wait_for_write()
-        errors = await self._applier.apply_leaving_write(batch) if batch else []
-        self._in_flight = asyncio.create_task(self._finish(errors, last_record))
+        """Start applying `batch` once the batch before is applied (raising its error, if any)."""
+        await self._wait_for_apply()
+        self._applying = asyncio.create_task(self._apply(batch, last_record))
 
     async def drain(self) -> None:
-        """Wait for the write in flight, if any; raise its error."""
-        await self._wait_for_write()
+        """Apply, write and record everything so far."""
+        await self._wait_for_apply()
+        await self._applier.write_pending()
+        await self._record()
 
     async def abandon(self) -> None:
-        """Wait for the write in flight, ignoring its error: another one is on its way out, and
-        the transaction is about to roll back, which needs the connection free."""
+        """Let the work in flight end, ignoring its errors: the import is failing for another
+        reason, and its rollback needs the connection free."""
         with suppress(Exception):
-            await self._wait_for_write()
+            await self._wait_for_apply()
+        await self._applier.abandon()
 
-    async def _wait_for_write(self) -> None:
-        task, self._in_flight = self._in_flight, None
+    async def _wait_for_apply(self) -> None:
+        task, self._applying = self._applying, None
         if task is not None:
             await task
 
-    async def _finish(self, errors: list[tuple[int, str]], last_record: int) -> None:
-        await self._applier.write_pending()
+    async def _apply(self, batch: Sequence[BatchRow], last_record: int) -> None:
+        await self._applier.wait_for_write()
+        await self._record()
+        errors = await self._applier.apply_leaving_write(batch) if batch else []
+        self._unrecorded = (errors, last_record)
+
+    async def _record(self) -> None:
+        if self._unrecorded is None:
+            return
+        (errors, last_record), self._unrecorded = self._unrecorded, None
         room = max(self._deps.settings.max_stored_errors - self.error_count, 0)
         await queries.insert_errors(self._conn, self._reporter.outcome_import.id, errors[:room])
         self.error_count += min(len(errors), room)

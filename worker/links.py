@@ -20,7 +20,7 @@ from worker.batch_state import (
     LinkRec,
     OutcomeRec,
 )
-from worker.ruby import is_blank
+from worker.ruby import RUBY_SPACE_CHARS
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +47,27 @@ def place_outcome(state: BatchState, outcome: OutcomeRec, parents: Sequence[Grou
     3. active links in scope to other groups are deleted; 4. no link created and none active
     anywhere -> the outcome is deleted.
     """
-    links = state.links.setdefault(outcome.id, {})
-    if len(parents) == 1 and len(links) <= 1 and _place_in_one_group(state, outcome, links, parents[0], scope):
-        return
+    links = state.links.get(outcome.id)
+    if links is None:  # not setdefault: that builds a dict on every call
+        links = state.links[outcome.id] = {}
+    if len(parents) == 1 and len(links) <= 1:
+        # The usual case, written out here (once per outcome row): one parent, and at most one
+        # link, to that parent or none at all. Then no other link is in scope (step 3) and the
+        # outcome keeps an active link (step 4).
+        group = parents[0]
+        group_id = group.id
+        link = links.get(group_id)
+        if link is not None:
+            if link.workflow_state == DELETED:  # step 1
+                link.workflow_state = ACTIVE
+                link.dirty = True
+            return
+        if not links:  # step 2
+            context = group.context
+            # _in_import_subtree's first test written out: a group of the import context.
+            in_subtree = context == scope.import_context or _in_import_subtree(state, scope, group)
+            links[group_id] = LinkRec(outcome.id, group_id, context, ACTIVE, in_subtree, True, True)  # dirty, new
+            return
     wanted = {group.id: group for group in parents}
     created = False
     for group_id, group in wanted.items():
@@ -76,25 +94,6 @@ def place_outcome(state: BatchState, outcome: OutcomeRec, parents: Sequence[Grou
         destroy_outcome(state, outcome)
 
 
-def _place_in_one_group(
-    state: BatchState, outcome: OutcomeRec, links: dict[int, LinkRec], group: GroupRec, scope: LinkScope
-) -> bool:
-    """place_outcome for one parent and at most one link, if that link is to the parent or there is
-    none (the usual case): then no other link is in scope and the outcome keeps an active link.
-    False when place_outcome has to do the work."""
-    link = links.get(group.id)
-    if link is None:
-        if links:
-            return False
-        links[group.id] = LinkRec(
-            outcome.id, group.id, group.context, ACTIVE, _in_import_subtree(state, scope, group), dirty=True, new=True
-        )
-    elif link.workflow_state == DELETED:
-        link.workflow_state = ACTIVE
-        link.dirty = True
-    return True
-
-
 def destroy_outcome(state: BatchState, outcome: OutcomeRec) -> None:
     """Canvas's LearningOutcome#destroy: the outcome is deleted with all its links, everywhere."""
     for link in state.links.get(outcome.id, {}).values():
@@ -108,10 +107,11 @@ def destroy_outcome(state: BatchState, outcome: OutcomeRec) -> None:
 def set_friendly_description(state: BatchState, outcome: OutcomeRec, value: str | None) -> None:
     """Spec §5.5: a non-blank value is stored for (outcome, owning context) and made active; a
     blank one deactivates a stored one. Global outcomes have no owning context to store it for."""
-    if outcome.owner is None:
+    owner = outcome.owner
+    if owner is None:
         return
-    key = (outcome.id, outcome.owner[0], outcome.owner[1])
-    if value is not None and not is_blank(value):
+    key = (outcome.id, owner[0], owner[1])
+    if value is not None and value.strip(RUBY_SPACE_CHARS):  # not is_blank(value)
         state.friendly[key] = FriendlyChange(value, True)
         return
     earlier = state.friendly.get(key)

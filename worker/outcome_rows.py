@@ -18,31 +18,33 @@ from worker.rows import OutcomeRow, WorkflowState
 
 def import_outcome_row(state: BatchState, run: ImportRun, row: OutcomeRow) -> list[str]:
     """Apply one outcome row in file order; returns its messages (none when it succeeded)."""
-    magic_id = magic_outcome_id(row.vendor_guid)
+    vendor_guid = row.vendor_guid
+    context_key = run.context_key
+    magic_id = magic_outcome_id(vendor_guid)
     if magic_id is not None:
         outcome = state.outcomes.get(magic_id)
         if outcome is None:
             # Canvas quotes the canvas_id cell (nil as ""), not the id it looked for.
             return [f'Outcome with canvas id "{row.canvas_id or ""}" not found']
     else:
-        outcome = state.outcome_by_guid(row.vendor_guid)
-    if outcome is not None and not _visible(run, outcome.owner):
+        outcome = state.outcome_by_guid(vendor_guid)
+    if outcome is not None and outcome.owner != context_key and not _visible(run, outcome.owner):
         return [
-            f"Outcome with ID {row.vendor_guid} already exists in another unrelated course or account "
+            f"Outcome with ID {vendor_guid} already exists in another unrelated course or account "
             f"({outcome.owner_name})"
         ]
-    parents = find_parents(state, run, row.parent_guids, run.context_key, any_context=run.has_course_id_column)
+    parents = find_parents(state, run, row.parent_guids, context_key, any_context=run.has_course_id_column)
     if isinstance(parents, str):
         return [parents]
     if outcome is not None and outcome.last_import_id == run.import_id:
-        return [f'Outcome "{row.vendor_guid}" has already appeared in this import']
-    if outcome is None or outcome.owner == run.context_key:
+        return [f'Outcome "{vendor_guid}" has already appeared in this import']
+    if outcome is None or outcome.owner == context_key:
         result = apply_outcome_row(row, outcome.state if outcome is not None else None)
         if isinstance(result, list):
             return result
         if outcome is None:
             context = run.context
-            outcome = state.new_outcome(run.context_key, context.name, context.root_account_id, result)
+            outcome = state.new_outcome(context_key, context.name, context.root_account_id, result)
             outcome.dirty = True
         elif result is not outcome.state:
             state.set_outcome_state(outcome, result)
@@ -57,7 +59,7 @@ def import_outcome_row(state: BatchState, run: ImportRun, row: OutcomeRow) -> li
             return [cannot_modify_message(changes, outcome.owner_name if outcome.owner is not None else None)]
     if row.workflow_state is WorkflowState.DELETED:
         parents = []
-    place_outcome(state, outcome, parents, _link_scope(run.context_key, run.links_scoped_to_subtree))
+    place_outcome(state, outcome, parents, _link_scope(context_key, run.links_scoped_to_subtree))
     set_friendly_description(state, outcome, row.friendly_description)
     return []
 

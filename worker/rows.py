@@ -12,17 +12,16 @@ A bad row is data (`RowError`), never an exception; a bad header is `ImportFaile
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from typing import Final, TypeGuard
+from typing import Final, TypeGuard, cast
 
 from shared.errors import ImportFailed
 from worker.ruby import (
     RUBY_SPACE_CHARS,
     decode_lenient,
     format_float,
-    has_ascii_whitespace,
     inspect,
     inspect_list,
     is_blank,
@@ -168,6 +167,126 @@ class OutcomeRow:
 ParsedRow = GroupRow | OutcomeRow | RowError
 
 
+# Fast construction of the frozen row values, for the hot path (one per CSV row).
+#
+# A frozen dataclass's __init__ stores each field with a call to object.__setattr__, which makes
+# building an OutcomeRow cost more than all the checks of its row. Each builder class below has
+# the very same slots as its dataclass, in the same order, so its __init__ fills them with plain
+# attribute stores; it then turns the instance into the dataclass (`__class__` assignment, which
+# CPython allows between classes of identical layout). The result is an ordinary instance of the
+# dataclass, equal to, hashing like and as frozen as one built by its own __init__ (checked at
+# import time below for the layout, and by tests/unit/test_fast_paths.py for the values).
+
+
+class _GroupRowBuilder:
+    __slots__ = (  # noqa: RUF023 - the order of the dataclass fields, not sorted
+        "row",
+        "vendor_guid",
+        "title",
+        "description",
+        "raw_description",
+        "workflow_state",
+        "parent_guids",
+        "course_id",
+        "canvas_id",
+    )
+
+    def __init__(
+        self,
+        row: int,
+        vendor_guid: str,
+        title: str,
+        description: str,
+        raw_description: str,
+        workflow_state: WorkflowState,
+        parent_guids: tuple[str, ...],
+        course_id: str | None,
+        canvas_id: str | None,
+    ) -> None:
+        self.row = row
+        self.vendor_guid = vendor_guid
+        self.title = title
+        self.description = description
+        self.raw_description = raw_description
+        self.workflow_state = workflow_state
+        self.parent_guids = parent_guids
+        self.course_id = course_id
+        self.canvas_id = canvas_id
+        self.__class__ = GroupRow  # type: ignore[assignment]
+
+
+class _OutcomeRowBuilder:
+    __slots__ = (  # noqa: RUF023 - the order of the dataclass fields, not sorted
+        "row",
+        "vendor_guid",
+        "title",
+        "description",
+        "raw_description",
+        "display_name",
+        "calculation_method",
+        "calculation_int",
+        "ratings",
+        "tiers_complete",
+        "mastery_points",
+        "friendly_description",
+        "workflow_state",
+        "parent_guids",
+        "canvas_id",
+    )
+
+    def __init__(
+        self,
+        row: int,
+        vendor_guid: str,
+        title: str,
+        description: str | None,
+        raw_description: str | None,
+        display_name: str | None,
+        calculation_method: str | None,
+        calculation_int: str | None,
+        ratings: tuple[Rating, ...],
+        tiers_complete: bool,
+        mastery_points: float | None,
+        friendly_description: str | None,
+        workflow_state: WorkflowState,
+        parent_guids: tuple[str, ...],
+        canvas_id: str | None,
+    ) -> None:
+        self.row = row
+        self.vendor_guid = vendor_guid
+        self.title = title
+        self.description = description
+        self.raw_description = raw_description
+        self.display_name = display_name
+        self.calculation_method = calculation_method
+        self.calculation_int = calculation_int
+        self.ratings = ratings
+        self.tiers_complete = tiers_complete
+        self.mastery_points = mastery_points
+        self.friendly_description = friendly_description
+        self.workflow_state = workflow_state
+        self.parent_guids = parent_guids
+        self.canvas_id = canvas_id
+        self.__class__ = OutcomeRow  # type: ignore[assignment]
+
+
+def check_builder_layout(builder: type, cls: type) -> None:
+    """Fail at import time if a builder's slots drift from its dataclass's (fields added or moved)."""
+    names = tuple(f.name for f in fields(cls))
+    if builder.__slots__ != names or cls.__slots__ != names:  # type: ignore[attr-defined]
+        raise TypeError(f"{builder.__name__} does not have the slots of {cls.__name__}")
+
+
+check_builder_layout(_GroupRowBuilder, GroupRow)
+check_builder_layout(_OutcomeRowBuilder, OutcomeRow)
+
+# Positional, in field order; typed as the dataclass they return.
+build_group_row = cast("Callable[..., GroupRow]", _GroupRowBuilder)
+"""`GroupRow(...)` with positional arguments in field order, faster (see above)."""
+build_outcome_row = cast("Callable[..., OutcomeRow]", _OutcomeRowBuilder)
+"""`OutcomeRow(...)` with positional arguments in field order, faster (see above)."""
+
+
 class _Rejected(Exception):
     """Ends the checks of one row; turned into a RowError at the module boundary."""
 
@@ -212,19 +331,36 @@ def parse_row(header: Header, record_number: int, cells: Sequence[bytes | None])
     fields (§6.2 step 1) and for outcomes a non-blank course_id (§6.3 step 1). The first
     failing check gives a one-message RowError. Short records read as null-padded (§4.5).
     """
+    width = header.width
+    # Rating cells seen before (most files repeat one scale on every row) are known to be valid
+    # UTF-8, and their tiers (or error) are known: then only the named cells are decoded.
+    rated = _NO_RATINGS if len(cells) <= width else _rated_cells.get(tuple(cells[width:]))
     try:
-        texts = [None if cell is None else cell.decode("utf-8") for cell in cells]
+        if rated is None:
+            texts = [None if cell is None else cell.decode() for cell in cells]  # decode(): UTF-8, strict
+            named = texts[:width]
+        else:
+            named = [None if cell is None else cell.decode() for cell in cells[:width]]
+            texts = named
     except UnicodeDecodeError:
         return _invalid_utf8(record_number, cells)
     for text in texts:
         if text is not None and text.strip(RUBY_SPACE_CHARS):
             break
     else:
-        return None  # every cell is blank
+        # Every cell decoded is blank; with known rating cells, those decide.
+        if rated is None or not any(_present(text) for text in _decoded(cells[width:])):
+            return None  # every cell is blank
+    if rated is None:
+        rated = _rate(cells, texts, width)
     try:
-        return _parse_checked_row(header, record_number, texts)
+        return _parse_checked_row(header, record_number, named, rated)
     except _Rejected as rejected:
         return RowError(record_number, (str(rejected),))
+
+
+def _decoded(cells: Sequence[bytes | None]) -> list[str | None]:
+    return [None if cell is None else cell.decode() for cell in cells]
 
 
 def _invalid_utf8(record_number: int, cells: Sequence[bytes | None]) -> RowError:
@@ -244,9 +380,13 @@ _LAYOUT_FIELDS: Final = ("vendor_guid", "title", "object_type", *OPTIONAL_FIELDS
 _NO_RATINGS: Final[tuple[tuple[Rating, ...], bool]] = ((), True)
 
 
-def _parse_checked_row(header: Header, record_number: int, texts: list[str | None]) -> GroupRow | OutcomeRow:
-    width = header.width
-    named = texts[:width]
+def _parse_checked_row(
+    header: Header, record_number: int, named: list[str | None], rated: _Rated
+) -> GroupRow | OutcomeRow:
+    """The checks after the blank-row test; `named` (a list of its own) holds the cells before
+    `ratings`, `rated` what `_rate` made of the cells from there."""
+    # Runs once per row: the checks of _check_object and the `_present` tests are written out
+    # inline (same rules, same order) to save a function call each.
     named.extend(header.padding[len(named) :])  # short records read as null; [width] is null too
     (
         vendor_guid_at,
@@ -263,18 +403,65 @@ def _parse_checked_row(header: Header, record_number: int, texts: list[str | Non
         mastery_at,
         workflow_state_at,
     ) = header.layout
-    ratings, tiers_complete = _parse_ratings(texts, width) if len(texts) > width else _NO_RATINGS
+    if isinstance(rated, str):
+        raise _Rejected(rated)
+    ratings, tiers_complete = rated
     raw_mastery = named[mastery_at]
     mastery_points = None if raw_mastery is None else _parse_mastery_points(raw_mastery)
     friendly_description = named[friendly_at]
-    if friendly_description is not None and not friendly_description.strip(RUBY_SPACE_CHARS):
-        friendly_description = None  # blank
-    if friendly_description is not None and len(friendly_description) > MAX_FRIENDLY_DESCRIPTION:
-        raise _Rejected("Friendly description is too long (maximum is 255 characters)")
-    vendor_guid, title, workflow_state = _check_object(named[vendor_guid_at], named[title_at], named[workflow_state_at])
+    if friendly_description is not None:
+        if not friendly_description.strip(RUBY_SPACE_CHARS):
+            friendly_description = None  # blank
+        elif len(friendly_description) > MAX_FRIENDLY_DESCRIPTION:
+            raise _Rejected("Friendly description is too long (maximum is 255 characters)")
+    # Canvas `check_object`, in its order.
+    vendor_guid = named[vendor_guid_at]
+    if vendor_guid is None or not vendor_guid.strip(RUBY_SPACE_CHARS):
+        raise _Rejected('The "vendor_guid" field is required')
+    title = named[title_at]
+    if title is None or not title.strip(RUBY_SPACE_CHARS):
+        raise _Rejected('The "title" field is required')
+    if _search_ascii_whitespace(vendor_guid):
+        raise _Rejected('The "vendor_guid" field must have no spaces')
+    # Canvas accepts exactly nil, "", "active", "deleted": a whitespace-only cell is rejected.
+    raw_state = named[workflow_state_at]
+    if not raw_state or raw_state == "active":
+        workflow_state = WorkflowState.ACTIVE
+    elif raw_state == "deleted":
+        workflow_state = WorkflowState.DELETED
+    else:
+        raise _Rejected('"workflow_state" must be either "active" or "deleted"')
     object_type = named[object_type_at]
     raw_parents = named[parent_guids_at]
-    parent_guids = () if raw_parents is None else _parse_parent_guids(raw_parents)
+    parent_guids = () if raw_parents is None else _parent_guids(raw_parents)
+    if object_type == "outcome":
+        course_id = named[course_id_at]
+        if course_id is not None and course_id.strip(RUBY_SPACE_CHARS):
+            raise _Rejected(f"Invalid fields for an outcome: {inspect_list(['course_id'])}")
+        raw_description = named[description_at]
+        method = named[method_at]
+        calculation_int = named[int_at]
+        return build_outcome_row(
+            record_number,
+            vendor_guid,
+            title,
+            (
+                sanitize_html(raw_description)
+                if raw_description is not None and raw_description.strip(RUBY_SPACE_CHARS)
+                else None
+            ),
+            raw_description,
+            named[display_name_at],
+            method if method is not None and method.strip(RUBY_SPACE_CHARS) else None,
+            calculation_int if calculation_int is not None and calculation_int.strip(RUBY_SPACE_CHARS) else None,
+            ratings,
+            tiers_complete,
+            mastery_points,
+            friendly_description,
+            workflow_state,
+            parent_guids,
+            named[canvas_id_at],
+        )
     if object_type == "group":
         invalid = [name for name, index in header.group_only_checks if _present(named[index])]
         if ratings:
@@ -283,39 +470,16 @@ def _parse_checked_row(header: Header, record_number: int, texts: list[str | Non
             raise _Rejected(f"Invalid fields for a group: {inspect_list(invalid)}")
         group_description = named[description_at] or ""
         course_id = named[course_id_at]
-        return GroupRow(
-            row=record_number,
-            vendor_guid=vendor_guid,
-            title=title,
-            description=sanitize_html(group_description),
-            raw_description=group_description,
-            workflow_state=workflow_state,
-            parent_guids=parent_guids,
-            course_id=course_id if _present(course_id) else None,
-            canvas_id=named[canvas_id_at],
-        )
-    if object_type == "outcome":
-        if _present(named[course_id_at]):
-            raise _Rejected(f"Invalid fields for an outcome: {inspect_list(['course_id'])}")
-        raw_description = named[description_at]
-        method = named[method_at]
-        calculation_int = named[int_at]
-        return OutcomeRow(
-            row=record_number,
-            vendor_guid=vendor_guid,
-            title=title,
-            description=sanitize_html(raw_description) if _present(raw_description) else None,
-            raw_description=raw_description,
-            display_name=named[display_name_at],
-            calculation_method=method if _present(method) else None,
-            calculation_int=calculation_int if _present(calculation_int) else None,
-            ratings=ratings,
-            tiers_complete=tiers_complete,
-            mastery_points=mastery_points,
-            friendly_description=friendly_description,
-            workflow_state=workflow_state,
-            parent_guids=parent_guids,
-            canvas_id=named[canvas_id_at],
+        return build_group_row(
+            record_number,
+            vendor_guid,
+            title,
+            sanitize_html(group_description),
+            group_description,
+            workflow_state,
+            parent_guids,
+            course_id if _present(course_id) else None,
+            named[canvas_id_at],
         )
     # Canvas interpolates the raw value (nil as ""), not its inspect.
     raise _Rejected(f'Invalid object_type: "{object_type or ""}"')
@@ -326,32 +490,35 @@ def _present(value: str | None) -> TypeGuard[str]:
     return value is not None and bool(value.strip(RUBY_SPACE_CHARS))
 
 
-# Parsed rating cells by their text: most files repeat the same scale on every row. A parse is
-# a pure function of the cells, so a hit gives what parsing again would (including the error).
+# What the rating cells of a record give (tiers and whether all had a description, or the error
+# message), by the raw cells: most files repeat the same scale on every row. An entry is made
+# only for cells that decoded, so a hit also says they are valid UTF-8 (see parse_row). A parse
+# is a pure function of the cells, so a hit gives what parsing again would.
+_Rated = tuple[tuple[Rating, ...], bool] | str
 _RATINGS_CACHE_LIMIT: Final = 1024
-_ratings_cache: dict[tuple[str | None, ...], tuple[tuple[Rating, ...], bool] | str] = {}
+_rated_cells: dict[tuple[bytes | None, ...], _Rated] = {}
 
 
-def _parse_ratings(texts: list[str | None], width: int) -> tuple[tuple[Rating, ...], bool]:
-    """The rating cells (from `width` on) -> tiers (§5.2); also whether every tier had a description."""
+def _rate(cells: Sequence[bytes | None], texts: list[str | None], width: int) -> _Rated:
+    """The rating cells (from `width` on, `texts` decoded from `cells`) -> tiers (§5.2) and
+    whether every tier had a description, or the message of the first error; remembered."""
+    if len(cells) <= width:
+        return _NO_RATINGS
     end = len(texts)
     while end > width and texts[end - 1] is None:
         end -= 1
+    rated: _Rated
     if end == width:
-        return _NO_RATINGS
-    key = tuple(texts[width:end])
-    parsed = _ratings_cache.get(key)
-    if parsed is None:
+        rated = _NO_RATINGS
+    else:
         try:
-            parsed = _parse_rating_cells(key)
+            rated = _parse_rating_cells(texts[width:end])
         except _Rejected as rejected:
-            parsed = str(rejected)
-        if len(_ratings_cache) >= _RATINGS_CACHE_LIMIT:
-            _ratings_cache.clear()
-        _ratings_cache[key] = parsed
-    if isinstance(parsed, str):
-        raise _Rejected(parsed)
-    return parsed
+            rated = str(rejected)
+    if len(_rated_cells) >= _RATINGS_CACHE_LIMIT:
+        _rated_cells.clear()
+    _rated_cells[tuple(cells[width:])] = rated
+    return rated
 
 
 def _parse_rating_cells(cells: Sequence[str | None]) -> tuple[tuple[Rating, ...], bool]:
@@ -401,24 +568,6 @@ def _parse_mastery_points(raw: str) -> float | None:
     return points
 
 
-def _check_object(
-    vendor_guid: str | None, title: str | None, workflow_state: str | None
-) -> tuple[str, str, WorkflowState]:
-    """Canvas `check_object`, in its order; returns the checked values."""
-    if vendor_guid is None or not vendor_guid.strip(RUBY_SPACE_CHARS):
-        raise _Rejected('The "vendor_guid" field is required')
-    if title is None or not title.strip(RUBY_SPACE_CHARS):
-        raise _Rejected('The "title" field is required')
-    if has_ascii_whitespace(vendor_guid):
-        raise _Rejected('The "vendor_guid" field must have no spaces')
-    # Canvas accepts exactly nil, "", "active", "deleted": a whitespace-only cell is rejected.
-    if not workflow_state or workflow_state == "active":
-        return vendor_guid, title, WorkflowState.ACTIVE
-    if workflow_state == "deleted":
-        return vendor_guid, title, WorkflowState.DELETED
-    raise _Rejected('"workflow_state" must be either "active" or "deleted"')
-
-
 def _parse_parent_guids(raw: str) -> tuple[str, ...]:
     """Canvas `parent_guids.strip.split.uniq`; blank -> () (the root or target group)."""
     if not raw.strip(RUBY_SPACE_CHARS):
@@ -430,3 +579,25 @@ def _parse_parent_guids(raw: str) -> tuple[str, ...]:
 
 # Characters that make `strip.split` do more than return the cell as its one word.
 _SPLITS_OR_STRIPS: Final = re.compile("[ \t\n\v\f\r\x00]")
+
+# Parsed parent_guids cells by their text: a parent names many rows in turn (a pure function).
+_PARENTS_CACHE_LIMIT: Final = 4096
+_CACHED_PARENTS_LENGTH: Final = 256
+_parents_cache: dict[str, tuple[str, ...]] = {}
+
+
+def _parent_guids(raw: str) -> tuple[str, ...]:
+    """`_parse_parent_guids`, cached (short cells only, so the cache stays small)."""
+    guids = _parents_cache.get(raw)
+    if guids is None:
+        guids = _parse_parent_guids(raw)
+        if len(raw) > _CACHED_PARENTS_LENGTH:
+            return guids
+        if len(_parents_cache) >= _PARENTS_CACHE_LIMIT:
+            _parents_cache.clear()
+        _parents_cache[raw] = guids
+    return guids
+
+
+# `has_ascii_whitespace` without its call (Ruby `match?(/\s/)`).
+_search_ascii_whitespace: Final = re.compile("[ \t\n\v\f\r]").search

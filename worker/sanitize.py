@@ -109,7 +109,12 @@ def sanitize_html(html: str) -> str:
     Idempotent: `sanitize_html(sanitize_html(x)) == sanitize_html(x)`. Plain text comes back
     HTML-escaped where needed (`a < b` -> `a &lt; b`); whitespace is preserved.
     """
-    if _MAY_CHANGE.search(html) is None:
+    if html.isascii():  # O(1) for str: CPython records whether a string is ASCII
+        # Of the characters `_MAY_CHANGE` looks for, an ASCII text can hold only these five; five
+        # C-level scans cost a tenth of one regex scan (the regex engine steps char by char).
+        if not ("<" in html or ">" in html or "&" in html or "\r" in html or "\x00" in html):
+            return html  # the same answer as ammonia's, at a fraction of the cost
+    elif _MAY_CHANGE.search(html) is None:
         return html  # the same answer as ammonia's, at a fraction of the cost
     if len(html) > _CACHED_LENGTH:
         return _CLEANER.clean(html)

@@ -95,8 +95,13 @@ async def start_import(conn: asyncpg.Connection, outcome_import: OutcomeImport) 
         )
 
 
-async def set_progress(conn: asyncpg.Pool | asyncpg.Connection, import_id: int, progress: int) -> None:
-    await conn.execute(UPDATE_PROGRESS, import_id, progress)
+async def set_progress(pool: asyncpg.Pool, import_id: int, progress: int) -> None:
+    """Record progress at once (outside the import's transaction), without waiting for the disk:
+    the import goes on only once this returns, and a progress lost in a crash is written again
+    when the import runs again."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL synchronous_commit = off")
+        await conn.execute(UPDATE_PROGRESS, import_id, progress)
 
 
 async def insert_errors(conn: asyncpg.Connection, import_id: int, errors: Sequence[tuple[int, str]]) -> None:

@@ -5,6 +5,7 @@ Contexts are created through the provisioning API; trees are read through the Ou
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from shared.settings import Settings
 from tests.support.canvas import attachment, create_conformance_contexts, expect_json, wait_for_final_state
 from tests.support.integrity import assert_references_intact
 from tests.support.tree import assert_tree_matches, fetch_tree
@@ -24,6 +26,13 @@ CONFORMANCE_DIR = Path(
     )
 )
 CASES = sorted(p.parent.name for p in CONFORMANCE_DIR.glob("*/expected.json"))
+
+
+@pytest.fixture(params=[1000, 2], ids=["batches-of-1000", "batches-of-2"])
+def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
+    """Every case in one batch (as Canvas would run these files), and again in batches of two
+    rows: the worker writes each batch while it applies the next, and the result must not change."""
+    return dataclasses.replace(settings, batch_size=request.param)
 
 
 def test_conformance_cases_are_present() -> None:

@@ -128,8 +128,10 @@ class Installation:
         async with self.db.transaction():
             applier = BatchApplier(self.db, ImportRun(import_id, context, target_id, course_column))
             errors: list[tuple[int, str]] = []
+            # As the worker does: each batch is written while the next one is applied.
             for start in range(0, len(rows), batch):
-                errors += await applier.apply(rows[start : start + batch])
+                errors += await applier.apply_leaving_write(rows[start : start + batch])
+            await applier.write_pending()
         return errors
 
     async def group_id(self, context: Context, guid: str) -> int:
