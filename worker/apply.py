@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 # How many rows are applied between two chances for the write in flight to go on to its next
 # statement (a few milliseconds of work).
-_YIELD_EVERY_ROWS = 100
+_YIELD_EVERY_ROWS = 20
 
 
 class BatchApplier:
