@@ -183,7 +183,8 @@ PREPARE_TRANSACTION = """
 SET LOCAL jit = off;
 CREATE TEMP TABLE IF NOT EXISTS stage_outcome_groups (
     id bigint, context_type text, context_id bigint, root_account_id bigint, parent_id bigint,
-    vendor_guid text, title text, description text, workflow_state text, last_import_id bigint
+    vendor_guid text, title text, description text, workflow_state text, last_import_id bigint,
+    new boolean
 ) ON COMMIT DROP;
 CREATE TEMP TABLE IF NOT EXISTS stage_outcomes (
     id bigint, context_type text, context_id bigint, root_account_id bigint, vendor_guid text,
@@ -209,9 +210,10 @@ GROUP_COLUMNS = (
     "description",
     "workflow_state",
     "last_import_id",
+    "new",
 )
-# One statement for new and changed groups; parent_id may name a group inserted by the same
-# statement, which is fine because foreign keys are checked at the end of the statement.
+_GROUP_NEW = GROUP_COLUMNS.index("new")
+# Stored groups, after the batch's new ones (see write_groups): parent_id may name a new group.
 UPSERT_GROUPS = """
 INSERT INTO learning_outcome_groups AS g (
     id, context_type, context_id, root_account_id, parent_id, vendor_guid, title, description,
@@ -455,9 +457,18 @@ def _columns(records: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
 
 
 async def write_groups(conn: asyncpg.Connection, stage: StagingTables, records: Sequence[tuple[Any, ...]]) -> None:
-    """Insert or update these groups (tuples in GROUP_COLUMNS order)."""
-    if records:
-        await stage.upsert(conn, "stage_outcome_groups", GROUP_COLUMNS, records, UPSERT_GROUPS)
+    """Insert or update these groups (tuples in GROUP_COLUMNS order).
+
+    New ones (ids reserved by this batch) are copied straight into the table, first: a stored
+    group may have moved under one of them. A new one may name another as its parent, later in
+    the same COPY: foreign keys are checked at the end of the statement.
+    """
+    new = [r[:_GROUP_NEW] for r in records if r[_GROUP_NEW]]
+    if new:
+        await conn.copy_records_to_table("learning_outcome_groups", records=new, columns=GROUP_COLUMNS[:_GROUP_NEW])
+    if len(new) < len(records):
+        stored = [r for r in records if not r[_GROUP_NEW]]
+        await stage.upsert(conn, "stage_outcome_groups", GROUP_COLUMNS, stored, UPSERT_GROUPS)
 
 
 async def write_outcomes(

@@ -91,6 +91,7 @@ class GroupRec:
     workflow_state: str
     last_import_id: int | None
     dirty: bool = False
+    new: bool = False  # created by this batch: inserted, not updated
 
     def as_record(self) -> tuple[Any, ...]:
         """A row for apply_sql.GROUP_COLUMNS."""
@@ -105,6 +106,7 @@ class GroupRec:
             self.description,
             self.workflow_state,
             self.last_import_id,
+            self.new,
         )
 
 
@@ -269,7 +271,7 @@ class BatchState:
     def new_group(self, context: ContextKey, root_account_id: int, vendor_guid: str | None, title: str) -> GroupRec:
         """A new group with a reserved id, not saved yet (its caller fills it in and marks it dirty)."""
         rec = GroupRec(
-            self._free_group_ids.pop(), context, root_account_id, None, vendor_guid, title, None, ACTIVE, None
+            self._free_group_ids.pop(), context, root_account_id, None, vendor_guid, title, None, ACTIVE, None, new=True
         )
         self.load_group(rec)
         return rec
@@ -364,7 +366,7 @@ class BatchState:
         for group in self.groups.values():
             if group.dirty:
                 groups.append(group.as_record())
-                group.dirty = False
+                group.dirty = group.new = False
         outcomes = []
         for outcome in self.outcomes.values():
             if outcome.dirty:
