@@ -30,7 +30,7 @@ from worker.batch_state import (
     magic_outcome_id,
     ratings_from_json,
 )
-from worker.outcome_rules import OutcomeState
+from worker.outcome_rules import build_outcome_state
 from worker.rows import GroupRow, OutcomeRow, RowError
 from worker.ruby import to_i
 
@@ -157,6 +157,7 @@ async def _load_outcomes(conn: asyncpg.Connection, run: ImportRun, state: BatchS
         elif magic_id:
             magic_ids.add(magic_id)
     load_outcome = state.load_outcome
+    # The hot loop of a re-import (a few hundred thousand records): locals, no keyword arguments.
     for rec in await apply_sql.fetch_outcomes(conn, guids, magic_ids, run.import_id):
         (
             outcome_id,
@@ -183,7 +184,7 @@ async def _load_outcomes(conn: asyncpg.Connection, run: ImportRun, state: BatchS
             None if context_type is None else (context_type, context_id),
             owner_name,
             root_account_id,
-            OutcomeState(
+            build_outcome_state(
                 vendor_guid,
                 short_description,
                 description,
