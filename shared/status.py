@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -27,6 +28,9 @@ class StatusStore:
     def __init__(self, redis: Redis, ttl_seconds: int) -> None:
         self._redis = redis
         self._ttl = ttl_seconds
+        # Reads in flight, by import id: concurrent reads of one import (every poller of a
+        # dashboard) share one GET, which is most of what a status request costs this process.
+        self._reads: dict[int, asyncio.Future[bytes | None]] = {}
 
     async def put(self, import_id: int, context: str, body: dict[str, Any]) -> None:
         # "<context>\n<json>": a status read hands the JSON to the client without decoding it.
@@ -37,16 +41,29 @@ class StatusStore:
             logger.warning("status write to Redis failed for import_id=%s", import_id, exc_info=True)
 
     async def get_raw(self, import_id: int, context: str) -> bytes | None:
-        """The cached JSON text if present and of this context, else None (the caller reads PostgreSQL)."""
+        """The cached JSON text if present and of this context, else None (the caller reads PostgreSQL).
+
+        A read that joins one in flight gets what Redis held when that one was sent: at most one
+        round trip older than a read of its own.
+        """
+        read = self._reads.get(import_id)
+        if read is None:
+            read = asyncio.ensure_future(self._read(import_id))
+            self._reads[import_id] = read
+            read.add_done_callback(lambda _: self._reads.pop(import_id, None))
+        raw = await asyncio.shield(read)  # a caller that goes away does not cancel the others' read
+        if raw is None:
+            return None
+        cached_context, _, body = raw.partition(b"\n")
+        return body if cached_context == context.encode() else None
+
+    async def _read(self, import_id: int) -> bytes | None:
         try:
             raw = await self._redis.get(status_key(import_id))
         except (RedisError, OSError):
             logger.warning("status read from Redis failed for import_id=%s", import_id, exc_info=True)
             return None
-        if raw is None:
-            return None
-        cached_context, _, body = bytes(raw).partition(b"\n")
-        return body if cached_context == context.encode() else None
+        return None if raw is None else bytes(raw)
 
     async def get(self, import_id: int, context: str) -> dict[str, Any] | None:
         """The cached JSON, decoded; see get_raw."""
