@@ -119,6 +119,8 @@ async def _process(d: Deps, conn: asyncpg.Connection, record: queries.ImportJobR
         attempt = record.attempts + 1
         if attempt < d.settings.job_max_tries:
             logger.warning("import_id=%s attempt %s failed (%s); retrying", import_id, attempt, type(exc).__name__)
+            with suppress(Exception):  # its own failure is the one being reported
+                await reporter.settle()
             raise Retry(defer=min(2**attempt, 60)) from exc
         message = f"{unexpected_error_message()} ({_transient_reason(exc)})"
         logger.exception("import_id=%s failed after %s attempts: %s", import_id, attempt, message)
@@ -311,7 +313,7 @@ class _BatchPipeline:
         await queries.insert_errors(self._conn, self._reporter.outcome_import.id, errors[:room])
         self.error_count += min(len(errors), room)
         self._reporter.add_errors(errors)
-        await self._reporter.progress_after(last_record)
+        self._reporter.progress_after(last_record)
 
 
 @dataclasses.dataclass(slots=True)
@@ -322,7 +324,9 @@ class _StatusReporter:
     outcome_import: OutcomeImport
     line_count: int
     first_errors: list[tuple[int, str]] = dataclasses.field(default_factory=list)
-    progress: int = 0
+    progress: int = 0  # the last published
+    _wanted: int = 0  # the last reached
+    _publishing: asyncio.Task[None] | None = None
 
     def add_errors(self, errors: Sequence[tuple[int, str]]) -> None:
         # Batches come in row order, so the first 25 found are the first 25 by row.
@@ -330,13 +334,32 @@ class _StatusReporter:
         if room > 0:
             self.first_errors.extend(errors[:room])
 
-    async def progress_after(self, last_record: int) -> None:
+    def progress_after(self, last_record: int) -> None:
+        """Publish the progress reached after `last_record`, in the background: the import goes on
+        meanwhile. Values reached while one is being published are coalesced into the latest."""
         progress = min(100 * last_record // max(self.line_count, 1), 100)
-        if progress <= self.progress:
+        if progress <= self._wanted:
             return
-        # Outside the import's transaction, so readers see it while the import runs.
-        await queries.set_progress(self.deps.pool, self.outcome_import.id, progress)
-        await self.publish(ImportState.importing, progress)
+        self._wanted = progress
+        if self._publishing is None or self._publishing.done():
+            self._publishing = asyncio.create_task(self._publish_progress())
+
+    async def settle(self) -> None:
+        """Wait for the progress being published, so that nothing older lands after what comes next."""
+        if self._publishing is not None:
+            await self._publishing
+
+    async def _publish_progress(self) -> None:
+        while self.progress < self._wanted:
+            progress = self._wanted
+            try:
+                # Outside the import's transaction, so readers see it while the import runs.
+                await queries.set_progress(self.deps.pool, self.outcome_import.id, progress)
+            except _DATABASE_AWAY:
+                # The import's own transaction meets the outage too, and deals with it.
+                logger.warning("import_id=%s: progress not recorded; database unavailable", self.outcome_import.id)
+                return
+            await self.publish(ImportState.importing, progress)
 
     async def publish(self, state: ImportState, progress: int) -> None:
         self.progress = progress
@@ -347,6 +370,7 @@ class _StatusReporter:
 
     async def publish_final(self) -> None:
         """The committed final state, read back so Redis says exactly what PostgreSQL says."""
+        await self.settle()
         async with self.deps.pool.acquire() as conn:
             record = await queries.get_import_for_job(conn, self.outcome_import.id)
             errors = await get_exposed_errors(conn, self.outcome_import.id)

@@ -44,7 +44,9 @@ async def test_imports_queued_running_and_posted_while_redis_is_away_all_succeed
     client = await aiohttp_client(create_app(on_private_redis))
     contexts = await create_conformance_contexts(client, admin_headers)
     a, b = contexts.path("A"), contexts.path("B")
-    large, large_errors, large_groups, large_outcomes = outcomes_file(20_000)
+    # Large enough to be still importing two seconds into the outage: a Redis outage does not
+    # slow an import down (its status writes are off the import's path), so it must last.
+    large, large_errors, large_groups, large_outcomes = outcomes_file(100_000)
     large_id = await post_import(client, admin_headers, a, large)
     queued_in_a = await post_import(client, admin_headers, a, small_file("a-later", 40))
     in_b = await post_import(client, admin_headers, b, small_file("b", 30))
