@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check api worker shared cli tests
+	$(BIN)/ruff check api worker shared cli tests scripts
 	$(BIN)/mypy api worker shared cli
 
 bench: $(STAMP)

@@ -38,7 +38,8 @@ def _admin_token(data_dir: Path) -> str:
     return token
 
 
-def _wait_until_healthy(url: str, processes: list[subprocess.Popen[bytes]]) -> None:
+def wait_until_healthy(url: str, processes: list[subprocess.Popen[bytes]]) -> None:
+    """Poll `url`/health until it answers 200; exit if a process dies or the deadline passes."""
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if any(p.poll() is not None for p in processes):
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
         processes = [subprocess.Popen(command, env=env) for command in commands]
         stack.callback(_stop, processes)
         url = f"http://{args.host}:{args.port}"
-        _wait_until_healthy(url, processes)
+        wait_until_healthy(url, processes)
         print(
             f"\noutcome-imports is running at {url}\n"
             f"admin token: {env['OUTCOME_IMPORTS_BOOTSTRAP_TOKEN']}\n"

@@ -51,7 +51,6 @@ import aiohttp
 import asyncpg
 from arq.constants import health_check_key_suffix
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
 from yarl import URL
 
 REPO = Path(__file__).resolve().parent.parent
@@ -69,6 +68,7 @@ from generate_outcomes import (  # noqa: E402  (scripts/ is on sys.path: this fi
 from shared.db.migrate import migrate  # noqa: E402
 from shared.queue import QUEUE_NAME  # noqa: E402
 from shared.settings import Settings  # noqa: E402
+from tests.support.redis_claims import claim_redis_db, release_redis_db, with_redis_db  # noqa: E402
 
 CHANGED_FRACTION = 0.1
 READY_TIMEOUT_SECONDS = 60
@@ -79,9 +79,6 @@ POLL_SECONDS = 0.05
 POLL_BACKOFF = 0.005
 STATUS_LOAD_CONCURRENCY = 64
 # Redis databases tried in turn; 0 is every app's default and 13 the test suite's.
-REDIS_DB_CANDIDATES = (15, 14, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1)
-REDIS_CLAIM_KEY = "outcome-imports-bench:claim"
-REDIS_CLAIM_TTL_SECONDS = 24 * 3600
 LOG_TAIL_LINES = 30
 MB = 1024 * 1024
 
@@ -158,23 +155,15 @@ async def fresh_database(stack: AsyncExitStack, server_url: str, keep: bool) -> 
     return with_path(server_url, "/" + name)
 
 
-async def claim_redis_db(stack: AsyncExitStack, server_url: str) -> tuple[str, Redis]:
-    """An empty Redis database of our own: the queue name and status keys are fixed, so two runs (or a
-    run and a dev server) sharing one database would take each other's jobs."""
-    for db in REDIS_DB_CANDIDATES:
-        url = with_path(server_url, f"/{db}")
-        redis = Redis.from_url(url)
-        try:
-            if await redis.set(REDIS_CLAIM_KEY, os.getpid(), nx=True, ex=REDIS_CLAIM_TTL_SECONDS):
-                if await redis.dbsize() == 1:
-                    stack.push_async_callback(redis.aclose)
-                    stack.push_async_callback(redis.flushdb)  # it was empty: everything in it is ours
-                    return url, redis
-                await redis.delete(REDIS_CLAIM_KEY)
-        except ResponseError:  # the server has fewer databases
-            pass
-        await redis.aclose()
-    raise BenchError(f"no empty Redis database among {REDIS_DB_CANDIDATES} on {with_path(server_url, '')}")
+def claim_redis(stack: AsyncExitStack, server_url: str) -> tuple[str, Redis]:
+    """A Redis database of our own, claimed as the test suite claims one (tests/support/redis_claims.py):
+    the queue name and status keys are fixed, so two runs sharing a database would take each other's jobs."""
+    db = claim_redis_db(server_url, f"bench:{os.getpid()}")
+    stack.callback(release_redis_db, server_url, db)
+    url = with_redis_db(server_url, db)
+    redis = Redis.from_url(url)
+    stack.push_async_callback(redis.aclose)
+    return url, redis
 
 
 @dataclass
@@ -361,11 +350,6 @@ async def wait_final(
     deadline = started + limit_seconds
     while True:
         system.assert_alive()
-        if not await system.redis.exists(REDIS_CLAIM_KEY):
-            raise BenchError(
-                "another process flushed our Redis database during the run (tests/conftest.py uses db "
-                "1 + pid % 15 and flushes it); run again, or pass --private-redis"
-            )
         async with session.get(path) as resp:
             body: dict[str, Any] = await resp.json()
         if resp.status != 200:
@@ -531,7 +515,7 @@ async def bench(args: argparse.Namespace, workdir: Path, pg_server: str, redis_s
     report["file"] = base.as_json()
     async with AsyncExitStack() as stack:
         database_url = await fresh_database(stack, pg_server, args.keep_database)
-        redis = await claim_redis_db(stack, redis_server)
+        redis = claim_redis(stack, redis_server)
         await migrate(database_url)
         conn = await asyncpg.connect(database_url)
         stack.push_async_callback(conn.close)

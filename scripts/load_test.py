@@ -36,9 +36,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
-import redis
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from cli.run import wait_until_healthy  # noqa: E402
+from tests.support.redis_claims import claim_redis_db, release_redis_db, with_redis_db  # noqa: E402
+
 FINAL = ("succeeded", "failed")
 
 
@@ -236,11 +240,11 @@ def main() -> None:
     server_url = env.get("DATABASE_URL")
     if server_url:
         env["DATABASE_URL"] = asyncio.run(_fresh_database(server_url, database))
+    redis_server = env.get("REDIS_URL")
     claim = None
-    if env.get("REDIS_URL"):
-        # A Redis database of its own (claimed as the test suite claims one), emptied first.
-        claim = _claim_redis_db(env["REDIS_URL"])
-        env["REDIS_URL"] = _with_database(env["REDIS_URL"], str(claim))
+    if redis_server:
+        claim = claim_redis_db(redis_server, f"load_test:{os.getpid()}")
+        env["REDIS_URL"] = with_redis_db(redis_server, claim)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="outcome-imports-load-") as data_dir:
@@ -265,7 +269,7 @@ def main() -> None:
             preexec_fn=_stop_with_parent,
         )
         try:
-            _wait_healthy(base, system)
+            wait_until_healthy(base, [system])
             report = asyncio.run(load(args, base, token))
         finally:
             system.send_signal(signal.SIGINT)
@@ -278,9 +282,8 @@ def main() -> None:
             log_tail = (Path(data_dir) / "system.log").read_text(errors="replace").splitlines()[-40:]
             if server_url:
                 asyncio.run(_drop_database(server_url, database))
-            if claim is not None:  # released empty, as the test suite releases its own
-                redis.Redis.from_url(env["REDIS_URL"]).flushdb()
-                redis.Redis.from_url(_with_database(os.environ["REDIS_URL"], "0")).delete(_CLAIM_KEY.format(db=claim))
+            if redis_server and claim is not None:
+                release_redis_db(redis_server, claim)
     if not report["ok"]:
         report["system_log_tail"] = log_tail
     if args.json:
@@ -291,7 +294,6 @@ def main() -> None:
     sys.exit(0 if report["ok"] else 1)
 
 
-_CLAIM_KEY = "outcome-imports:test-session-redis-db:{db}"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -299,33 +301,6 @@ def _stop_with_parent() -> None:
     """Linux: the system gets SIGTERM if this script dies (e.g. killed by a test's timeout), so no
     API or worker is left behind to take other runs' jobs."""
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def _claim_redis_db(server_url: str) -> int:
-    claims = redis.Redis.from_url(_with_database(server_url, "0"))
-    for db in range(1, 16):
-        if claims.set(_CLAIM_KEY.format(db=db), f"load_test:{os.getpid()}", nx=True, ex=3600):
-            redis.Redis.from_url(_with_database(server_url, str(db))).flushdb()
-            return db
-    raise SystemExit("every Redis database 1-15 is claimed by a test session or benchmark")
-
-
-def _wait_healthy(base: str, system: subprocess.Popen[bytes]) -> None:
-    import urllib.error
-    import urllib.request
-
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if system.poll() is not None:
-            raise SystemExit("outcome-imports run exited during start-up")
-        try:
-            with urllib.request.urlopen(base + "/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)  # the system is starting; the deadline bounds the wait
-    raise SystemExit("outcome-imports run did not become healthy in time")
 
 
 if __name__ == "__main__":

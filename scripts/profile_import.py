@@ -52,8 +52,8 @@ from shared.settings import Settings  # noqa: E402
 from shared.status import StatusStore  # noqa: E402
 from shared.storage import new_object_key, open_storage  # noqa: E402
 from tests.support.files import outcomes_file  # noqa: E402
-from worker.deps import Deps, store_deps  # noqa: E402
 from worker.__main__ import tune_garbage_collector  # noqa: E402
+from worker.deps import Deps, store_deps  # noqa: E402
 from worker.jobs import run_outcome_import  # noqa: E402
 
 # Columns that say what an import did; timestamps are left out, they differ on every run.

@@ -21,13 +21,11 @@ from redis.asyncio import Redis
 
 from shared.db.migrate import migrate
 from shared.settings import Settings
+from tests.support.redis_claims import claim_redis_db, release_redis_db, with_redis_db
 
 ADMIN_TOKEN = "test-site-admin-token"
 # Each session claims a Redis database of its own (1-15) with an atomic "set if absent" in db 0,
 # so a flush never touches another session's, a benchmark's, or anything else on a shared server.
-REDIS_CLAIM_KEY = "outcome-imports:test-session-redis-db:{db}"
-REDIS_CLAIM_SECONDS = 3 * 3600
-BENCH_CLAIM_KEY = "outcome-imports-bench:claim"  # scripts/bench.py
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -46,11 +44,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _with_database(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
-def _with_redis_db(url: str, db: int) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
 
 
 @pytest.fixture(scope="session")
@@ -134,33 +127,15 @@ async def database_url(test_database: tuple[str, str]) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-async def redis_db(service_urls: tuple[str, str]) -> AsyncIterator[int]:
-    claims = Redis.from_url(_with_redis_db(service_urls[1], 0))
-    owner = f"pytest:{os.getpid()}"
-    try:
-        for db in range(1, 16):
-            if await claims.set(REDIS_CLAIM_KEY.format(db=db), owner, nx=True, ex=REDIS_CLAIM_SECONDS):
-                candidate = Redis.from_url(_with_redis_db(service_urls[1], db))
-                # `make bench` claims a database by a key inside it; leftovers of finished sessions are fine.
-                in_use = await candidate.exists(BENCH_CLAIM_KEY)
-                await candidate.aclose()
-                if not in_use:
-                    break
-                await claims.delete(REDIS_CLAIM_KEY.format(db=db))
-        else:
-            raise RuntimeError("every Redis database 1-15 is claimed by another test session or benchmark")
-        yield db
-        leftovers = Redis.from_url(_with_redis_db(service_urls[1], db))
-        await leftovers.flushdb()
-        await leftovers.aclose()
-        await claims.delete(REDIS_CLAIM_KEY.format(db=db))
-    finally:
-        await claims.aclose()
+def redis_db(service_urls: tuple[str, str]) -> Iterator[int]:
+    db = claim_redis_db(service_urls[1], f"pytest:{os.getpid()}")
+    yield db
+    release_redis_db(service_urls[1], db)
 
 
 @pytest.fixture
 async def redis_url(service_urls: tuple[str, str], redis_db: int) -> AsyncIterator[str]:
-    url = _with_redis_db(service_urls[1], redis_db)
+    url = with_redis_db(service_urls[1], redis_db)
     redis = Redis.from_url(url)
     await redis.flushdb()
     await redis.aclose()
