@@ -199,6 +199,8 @@ CREATE TEMP TABLE IF NOT EXISTS stage_outcome_links (
 CREATE TEMP TABLE IF NOT EXISTS import_seen_outcomes (id bigint PRIMARY KEY) ON COMMIT DROP;
 """
 
+# GROUP_COLUMNS, OUTCOME_COLUMNS and LINK_COLUMNS end with `new`, which is not stored: it says
+# how a row is written (see _new_and_stored).
 GROUP_COLUMNS = (
     "id",
     "context_type",
@@ -212,7 +214,6 @@ GROUP_COLUMNS = (
     "last_import_id",
     "new",
 )
-_GROUP_NEW = GROUP_COLUMNS.index("new")
 # Stored groups, after the batch's new ones (see write_groups): parent_id may name a new group.
 UPSERT_GROUPS = """
 INSERT INTO learning_outcome_groups AS g (
@@ -245,7 +246,6 @@ OUTCOME_COLUMNS = (
     "last_import_id",
     "new",
 )
-_OUTCOME_NEW = OUTCOME_COLUMNS.index("new")
 # Stored outcomes, ordered by id. They are written before the batch's new outcomes, so one that
 # gives up its guid (a magic-guid row stores the magic string) has done so before a new outcome
 # takes that guid: the unique index is checked per row.
@@ -275,7 +275,6 @@ LINK_COLUMNS = (
     "workflow_state",
     "new",
 )
-_LINK_NEW = LINK_COLUMNS.index("new")
 # Link ids come from the sequence in row order, and ON CONFLICT takes one even for a row that
 # updates: so a batch with stored links to update keeps one statement for all its links, and only
 # a batch of new links alone (every batch of a first import) is copied straight into the table.
@@ -456,18 +455,33 @@ def _columns(records: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
     return [list(column) for column in zip(*records, strict=True)]
 
 
+def _new_and_stored(records: Sequence[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Records split by their last column, `new` (created by this batch, so none is stored)."""
+    new: list[tuple[Any, ...]] = []
+    stored: list[tuple[Any, ...]] = []
+    for record in records:
+        (new if record[-1] else stored).append(record)
+    return new, stored
+
+
+async def _copy_new(
+    conn: asyncpg.Connection, table: str, columns: Sequence[str], records: Sequence[tuple[Any, ...]]
+) -> None:
+    """COPY new rows straight into their table: no staging and no ON CONFLICT (`new` left out)."""
+    await conn.copy_records_to_table(table, records=[r[:-1] for r in records], columns=columns[:-1])
+
+
 async def write_groups(conn: asyncpg.Connection, stage: StagingTables, records: Sequence[tuple[Any, ...]]) -> None:
     """Insert or update these groups (tuples in GROUP_COLUMNS order).
 
-    New ones (ids reserved by this batch) are copied straight into the table, first: a stored
-    group may have moved under one of them. A new one may name another as its parent, later in
-    the same COPY: foreign keys are checked at the end of the statement.
+    New ones are copied first: a stored group may have moved under one of them. A new one may
+    name another as its parent, later in the same COPY: foreign keys are checked at the end of
+    the statement.
     """
-    new = [r[:_GROUP_NEW] for r in records if r[_GROUP_NEW]]
+    new, stored = _new_and_stored(records)
     if new:
-        await conn.copy_records_to_table("learning_outcome_groups", records=new, columns=GROUP_COLUMNS[:_GROUP_NEW])
-    if len(new) < len(records):
-        stored = [r for r in records if not r[_GROUP_NEW]]
+        await _copy_new(conn, "learning_outcome_groups", GROUP_COLUMNS, new)
+    if stored:
         await stage.upsert(conn, "stage_outcome_groups", GROUP_COLUMNS, stored, UPSERT_GROUPS)
 
 
@@ -476,15 +490,13 @@ async def write_outcomes(
 ) -> None:
     """Insert or update these outcomes (tuples in OUTCOME_COLUMNS order, ratings as JsonText).
 
-    New ones (ids reserved by this batch, none stored) are copied straight into the table, after
-    the stored ones (see UPSERT_OUTCOMES): half the cost of staging them, and no ON CONFLICT.
+    New ones are copied after the stored ones are updated (see UPSERT_OUTCOMES).
     """
-    stored = [r for r in records if not r[_OUTCOME_NEW]]
+    new, stored = _new_and_stored(records)
     if stored:
         await stage.upsert(conn, "stage_outcomes", OUTCOME_COLUMNS, stored, UPSERT_OUTCOMES)
-    if len(stored) < len(records):
-        new = [r[:_OUTCOME_NEW] for r in records if r[_OUTCOME_NEW]]
-        await conn.copy_records_to_table("learning_outcomes", records=new, columns=OUTCOME_COLUMNS[:_OUTCOME_NEW])
+    if new:
+        await _copy_new(conn, "learning_outcomes", OUTCOME_COLUMNS, new)
 
 
 async def mark_seen_outcomes(conn: asyncpg.Connection, outcome_ids: Sequence[int]) -> None:
@@ -499,9 +511,8 @@ async def write_links(conn: asyncpg.Connection, stage: StagingTables, records: S
     """Insert or update these links (tuples in LINK_COLUMNS order), one per (group, outcome)."""
     if not records:
         return
-    if all(record[_LINK_NEW] for record in records):
-        new = [record[:_LINK_NEW] for record in records]
-        await conn.copy_records_to_table("learning_outcome_links", records=new, columns=LINK_COLUMNS[:_LINK_NEW])
+    if all(record[-1] for record in records):  # all new
+        await _copy_new(conn, "learning_outcome_links", LINK_COLUMNS, records)
     else:
         await stage.upsert(conn, "stage_outcome_links", LINK_COLUMNS, records, UPSERT_LINKS)
 
