@@ -79,6 +79,8 @@ class BatchApplier:
         """As apply(), but this batch's write is left for the next call (which runs it while it
         applies its own rows) or for write_pending(). Until then the connection may be in use:
         call wait_for_write() before using it for anything else."""
+        if not rows:
+            return []  # the batch before stays pending: nothing is read that it should overlap
         await self.wait_for_write()
         await self._stage.prepare(self._conn)
         earlier, self._unwritten = self._unwritten, None

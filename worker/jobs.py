@@ -302,7 +302,7 @@ class _BatchPipeline:
     async def _apply(self, batch: Sequence[BatchRow], last_record: int) -> None:
         await self._applier.wait_for_write()
         await self._record()
-        errors = await self._applier.apply_leaving_write(batch) if batch else []
+        errors = await self._applier.apply_leaving_write(batch)
         self._unrecorded = (errors, last_record)
 
     async def _record(self) -> None:

@@ -182,3 +182,13 @@ async def test_outcomes_a_re_import_leaves_unchanged_are_not_written_but_count_a
         ]
     assert tuple(await inst.db.fetchrow(stamps)) == before
     assert (await inst.outcome("o"))["short_description"] == "Outcome o"
+
+
+async def test_an_empty_batch_leaves_the_batch_before_it_to_be_written(inst: Installation) -> None:
+    import_id = await inst.db.fetchval("SELECT nextval('outcome_imports_id_seq')")
+    async with inst.db.transaction():
+        applier = BatchApplier(inst.db, ImportRun(import_id, inst.a, None, False))
+        assert await applier.apply_leaving_write(numbered(group("g1"), outcome("o1", parents="g1"))) == []
+        assert await applier.apply_leaving_write([]) == []
+        await applier.write_pending()
+    assert await inst.tree(inst.a) == {"g:g1": {"o:o1": "Outcome o1"}}
