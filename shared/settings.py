@@ -22,8 +22,11 @@ class Settings:
     s3_region: str | None = None
     max_upload_bytes: int = 500 * 1024**2
     bootstrap_token: str | None = None
-    # Records per database batch; progress is published after each batch (spec §3.4).
-    batch_size: int = 1000
+    # Records per database batch; progress is published after each batch (spec §3.4). Canvas's
+    # batches are 1000 records. Ours are larger because every batch costs a few fixed statements
+    # and COPYs on both sides: 5000 cut the CPU of a fresh import by ~15% (README, Benchmark).
+    # Progress then moves in fewer steps, each a value Canvas shows at the same record.
+    batch_size: int = 5000
     # How long Redis keeps an import's status view after its last write.
     status_ttl_seconds: int = 24 * 3600
     # Cap on errors stored for one import: a file of a million bad rows must not store a million messages.

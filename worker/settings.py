@@ -28,6 +28,10 @@ _STACK_KEY = "exit_stack"
 # A worker rides out a Redis restart of about half a minute (backoff capped at 2 s); past that it
 # exits and its supervisor (`outcome-imports run`, Kubernetes, compose) starts it again.
 REDIS_COMMAND_RETRIES = 20
+# arq finds new jobs by polling its queue (one ZRANGEBYSCORE), not by blocking. Its default of
+# 0.5 s kept a new import waiting 0.25 s on average, 5% of a 100,000-row import; ten polls a
+# second cost Redis next to nothing.
+POLL_DELAY_SECONDS = 0.1
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
@@ -75,6 +79,7 @@ def create_worker(settings: Settings, *, reconcile: bool = True, **overrides: An
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
         "max_jobs": MAX_JOBS,
+        "poll_delay": POLL_DELAY_SECONDS,
         "keep_result": 60,
         "handle_signals": True,
     }
