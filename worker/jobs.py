@@ -208,7 +208,7 @@ async def _import_file(
             row = _check_bounds(number, cells, max_columns, nul_watch.seen) or parse_row(header, number, cells)
             if row is not None:
                 batch.append(row)
-            # Batches end on record numbers batch_size, 2 × batch_size, ... (the header is in the first), as in Canvas.
+            # Batches end on multiples of batch_size (the header is in the first), as Canvas's end on 1000s.
             if number % batch_size == 0:
                 await pipeline.apply(batch, number)
                 batch = []
