@@ -1,4 +1,4 @@
-"""The check that stands in for the foreign keys migration 0005 dropped can fail."""
+"""The check that stands in for the foreign keys migrations 0005 and 0006 dropped can fail."""
 
 from __future__ import annotations
 
@@ -29,3 +29,13 @@ async def test_an_outcome_of_a_missing_root_account_is_reported(db: asyncpg.Conn
     )
     with pytest.raises(AssertionError, match="outcome -> root account"):
         await assert_references_intact(db)
+
+
+async def test_a_group_under_a_missing_parent_and_root_account_is_reported(db: asyncpg.Connection) -> None:
+    await db.execute(
+        "INSERT INTO learning_outcome_groups (context_type, context_id, root_account_id, parent_id, title)"
+        " VALUES ('Account', 1, 424242, 919191, 'orphan')"
+    )
+    with pytest.raises(AssertionError, match="group -> parent group") as raised:
+        await assert_references_intact(db)
+    assert "group -> root account" in str(raised.value)

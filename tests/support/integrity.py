@@ -1,4 +1,4 @@
-"""The references the schema does not enforce with foreign keys (migration 0005), checked."""
+"""The references the schema does not enforce with foreign keys (migrations 0005, 0006), checked."""
 
 from __future__ import annotations
 
@@ -16,6 +16,13 @@ DANGLING_REFERENCES = {
         SELECT o.id FROM learning_outcomes o
         WHERE o.root_account_id IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = o.root_account_id)""",
+    "group -> parent group": """
+        SELECT g.id FROM learning_outcome_groups g
+        WHERE g.parent_id IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM learning_outcome_groups p WHERE p.id = g.parent_id)""",
+    "group -> root account": """
+        SELECT g.id FROM learning_outcome_groups g
+        WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = g.root_account_id)""",
 }
 
 
