@@ -179,8 +179,11 @@ SELECT ARRAY(SELECT nextval(s.groups) FROM sequences s, generate_series(1, $1::i
 # already appeared in this import" in later batches (SELECT_OUTCOMES).
 # JIT is off for the transaction: statistics are stale inside an import, and the inflated cost
 # estimates of the lookups had PostgreSQL spend ~150 ms compiling one that runs in ~10 ms.
+# work_mem: a batch's outcome lookup holds up to 5000 whole stored outcomes (about 4 MB), which
+# spilled to temporary files at the default 4 MB.
 PREPARE_TRANSACTION = """
 SET LOCAL jit = off;
+SET LOCAL work_mem = '64MB';
 CREATE TEMP TABLE IF NOT EXISTS stage_outcome_groups (
     id bigint, context_type text, context_id bigint, root_account_id bigint, parent_id bigint,
     vendor_guid text, title text, description text, workflow_state text, last_import_id bigint,
