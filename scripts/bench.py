@@ -22,7 +22,13 @@ Peak RSS is the kernel's VmHWM, reset before each import (Linux only). `--status
 GET .../outcome_imports/:id from 64 loopback connections for S seconds during the first import (which
 then shares the CPU with that load).
 
-Run: `make bench ARGS="--rows 100000 [--seed 1] [--json] [--status-load 10]"`. Exits 1 if a check fails.
+`--rounds N` repeats steps 2-4 N times, each round on a fresh database with freshly started processes,
+and adds the median, min and max of each figure over the rounds: this machine's speed drifts by tens
+of percent from minute to minute, so one round can mislead. The JSON report keeps the first round's
+figures at the top level, every round under `rounds`, and the spread under `summary`.
+
+Run: `make bench ARGS="--rows 100000 [--seed 1] [--json] [--status-load 10] [--rounds 5]"`. Exits 1
+if a check fails.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import os
 import secrets
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -513,16 +520,44 @@ async def bench(args: argparse.Namespace, workdir: Path, pg_server: str, redis_s
     base = generate(workdir / "district.csv", args.rows, args.seed)
     changed = generate(workdir / "district-changed.csv", args.rows, args.seed, CHANGED_FRACTION)
     report["file"] = base.as_json()
+    rounds = []
+    for number in range(1, args.rounds + 1):
+        if args.rounds > 1:
+            progress(f"round {number} of {args.rounds}")
+        # The status load, if asked for, runs in the first round only: the others measure imports alone.
+        status_load = args.status_load if number == 1 else 0
+        rounds.append(await measure_round(args, workdir, pg_server, redis_server, base, changed, status_load))
+    # The first round's figures stay where a single run puts them; `summary` reads all rounds.
+    report.update(rounds[0])
+    report["rounds"] = rounds
+    report["summary"] = summarize(rounds)
+    imports = [i for r in rounds for i in r["imports"]]
+    report["peak_rss_mb"] = {n: max(i["peak_rss_mb"][n] for i in imports) for n in ("api", "worker")}
+    report["ok"] = all(i["checks_passed"] for i in imports)
+    return report
+
+
+async def measure_round(
+    args: argparse.Namespace,
+    workdir: Path,
+    pg_server: str,
+    redis_server: str,
+    base: GeneratedFile,
+    changed: GeneratedFile,
+    status_load: float,
+) -> dict[str, Any]:
+    """The COPY baseline, then the three imports, on a fresh database and freshly started processes."""
+    result: dict[str, Any] = {}
     async with AsyncExitStack() as stack:
         database_url = await fresh_database(stack, pg_server, args.keep_database)
         redis = claim_redis(stack, redis_server)
         await migrate(database_url)
         conn = await asyncpg.connect(database_url)
         stack.push_async_callback(conn.close)
-        report["postgres"] = conn.get_server_version().major
+        result["postgres"] = conn.get_server_version().major
         progress("COPY baseline")
-        report["copy_baseline"] = await copy_baseline(conn, Path(base.path), args.rows)
-        baseline_rps = report["copy_baseline"]["rows_per_second"]
+        result["copy_baseline"] = await copy_baseline(conn, Path(base.path), args.rows)
+        baseline_rps = result["copy_baseline"]["rows_per_second"]
         progress(f"COPY baseline: {baseline_rps:,} rows/s; starting the API and one worker")
         system = start_system(stack, workdir, database_url, redis, max(base.bytes, changed.bytes))
         session = await stack.enter_async_context(
@@ -537,26 +572,73 @@ async def bench(args: argparse.Namespace, workdir: Path, pg_server: str, redis_s
             account = await resp.json()
             if resp.status != 200:
                 raise BenchError(f"POST /api/v1/accounts answered {resp.status}: {account}")
-        runs = [("fresh", base, args.status_load), ("same file again", base, 0), ("10% changed", changed, 0)]
-        report["imports"] = [
+        runs = [("fresh", base, status_load), ("same file again", base, 0), ("10% changed", changed, 0)]
+        result["imports"] = [
             await run_import(name, system, session, conn, account["id"], generated, baseline_rps, args, load)
             for name, generated, load in runs
         ]
-    report["peak_rss_mb"] = {n: max(i["peak_rss_mb"][n] for i in report["imports"]) for n in ("api", "worker")}
-    report["ok"] = all(i["checks_passed"] for i in report["imports"])
-    return report
+    return result
 
 
-def print_table(report: dict[str, Any]) -> None:
-    base = report["copy_baseline"]
+def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median (the lower one for an even count: a figure some round measured), min and max over the
+    rounds, of the baseline and of each import's rows/s and ratio to the baseline of its round."""
+
+    def spread(values: list[float]) -> dict[str, float]:
+        return {"median": statistics.median_low(values), "min": min(values), "max": max(values)}
+
+    summary: dict[str, Any] = {
+        "rounds": len(rounds),
+        "copy_rows_per_second": spread([r["copy_baseline"]["rows_per_second"] for r in rounds]),
+    }
+    summary["imports"] = {}
+    for index, first in enumerate(rounds[0]["imports"]):
+        same = [r["imports"][index] for r in rounds]
+        summary["imports"][first["name"]] = {
+            "rows_per_second": spread([i["rows_per_second"] for i in same]),
+            "ratio_to_copy": spread([i["ratio_to_copy"] for i in same]),
+        }
+    return summary
+
+
+def print_report(report: dict[str, Any]) -> None:
     file = report["file"]
     print(
         f"\nrows: {report['rows']:,} ({file['bytes'] / MB:.1f} MB, {file['groups']:,} groups, "
         f"{file['outcomes']:,} outcomes, {file['links']:,} links), {report['cpus']} CPUs, "
         f"PostgreSQL {report['postgres']}"
     )
+    rounds = report["rounds"]
+    for number, measured in enumerate(rounds, 1):
+        print_round(measured, f"round {number} of {len(rounds)}: " if len(rounds) > 1 else "")
     print(
-        f"COPY baseline (copy_records_to_table into an UNLOGGED table): "
+        "\nrows/s = data rows / (POST answered -> `succeeded` seen by polling every 50 ms or 0.5% of the wait):\n"
+        "queue pickup and processing, not the upload; RSS = peak (VmHWM) during each import"
+    )
+    for number, measured in enumerate(rounds, 1):
+        for i in measured["imports"]:
+            cpu = i["cpu_seconds"]
+            on_pg = f", PostgreSQL backends {cpu['postgres']}" if "postgres" in cpu else ""
+            where = f" (round {number})" if len(rounds) > 1 else ""
+            print(f"CPU seconds during '{i['name']}'{where}: API {cpu['api']}, worker {cpu['worker']}{on_pg}")
+            for name, c in i["checks"].items():
+                if not c["ok"]:
+                    print(f"FAILED {i['name']}{where}: {name}: expected {c['expected']}, got {c['actual']}")
+            if load := i["status_load"]:
+                print(
+                    f"status load during '{i['name']}': {load['requests_per_second']:,} req/s "
+                    f"over {load['seconds']} s "
+                    f"({load['concurrency']} connections), p50 {load['p50_ms']} ms, p99 {load['p99_ms']} ms, "
+                    f"{load['errors']} errors, {load['answered_importing']} answers while importing"
+                )
+    if len(rounds) > 1:
+        print_summary(report["summary"])
+
+
+def print_round(measured: dict[str, Any], label: str) -> None:
+    base = measured["copy_baseline"]
+    print(
+        f"\n{label}COPY baseline (copy_records_to_table into an UNLOGGED table): "
         f"{base['rows_per_second']:,} rows/s ({base['seconds']} s)\n"
     )
     head = (
@@ -580,30 +662,36 @@ def print_table(report: dict[str, Any]) -> None:
             f"{i['peak_rss_mb']['worker']:.0f}",
             "pass" if i["checks_passed"] else "FAIL",
         )
-        for i in report["imports"]
+        for i in measured["imports"]
     ]
-    widths = [max(len(r[c]) for r in rows) for c in range(len(head))]
+    print_columns(rows)
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    copy = summary["copy_rows_per_second"]
+    print(
+        f"\nmedian (min - max) of {summary['rounds']} rounds; COPY baseline "
+        f"{copy['median']:,} ({copy['min']:,} - {copy['max']:,}) rows/s\n"
+    )
+    rows = [("import", "rows/s", "% of COPY")]
+    for name, figures in summary["imports"].items():
+        rps, ratio = figures["rows_per_second"], figures["ratio_to_copy"]
+        rows.append(
+            (
+                name,
+                f"{rps['median']:,} ({rps['min']:,} - {rps['max']:,})",
+                f"{ratio['median'] * 100:.1f}% ({ratio['min'] * 100:.1f} - {ratio['max'] * 100:.1f}%)",
+            )
+        )
+    print_columns(rows)
+
+
+def print_columns(rows: list[tuple[str, ...]]) -> None:
+    """The first column left-aligned, the others right-aligned."""
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     for r in rows:
         cells = [r[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(r[1:], widths[1:], strict=True)]
         print("  ".join(cells))
-    print(
-        "\nrows/s = data rows / (POST answered -> `succeeded` seen by polling every 50 ms or 0.5% of the wait):\n"
-        "queue pickup and processing, not the upload; RSS = peak (VmHWM) during each import"
-    )
-    for i in report["imports"]:
-        cpu = i["cpu_seconds"]
-        on_pg = f", PostgreSQL backends {cpu['postgres']}" if "postgres" in cpu else ""
-        print(f"CPU seconds during '{i['name']}': API {cpu['api']}, worker {cpu['worker']}{on_pg}")
-        for name, c in i["checks"].items():
-            if not c["ok"]:
-                print(f"FAILED {i['name']}: {name}: expected {c['expected']}, got {c['actual']}")
-        if load := i["status_load"]:
-            print(
-                f"status load during '{i['name']}': {load['requests_per_second']:,} req/s "
-                f"over {load['seconds']} s "
-                f"({load['concurrency']} connections), p50 {load['p50_ms']} ms, p99 {load['p99_ms']} ms, "
-                f"{load['errors']} errors, {load['answered_importing']} answers while importing"
-            )
 
 
 def main() -> None:
@@ -618,15 +706,26 @@ def main() -> None:
         metavar="SECONDS",
         help="hammer GET .../outcome_imports/:id during the first import",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure N times, each on a fresh database and fresh processes, and report the median and"
+        " range (default 1): on a machine whose speed drifts, one round can mislead",
+    )
     parser.add_argument("--timeout", type=float, help="seconds per import (default max(300, rows / 200))")
     parser.add_argument("--work-dir", type=Path, help="keep files and logs here (default: a temp dir, removed)")
-    parser.add_argument("--keep-database", action="store_true", help="do not drop oi_bench_<pid> at the end")
+    parser.add_argument(
+        "--keep-database", action="store_true", help="do not drop oi_bench_<pid> at the end (the last round's)"
+    )
     parser.add_argument(
         "--private-redis",
         action="store_true",
         help="run a Redis of our own even when REDIS_URL is set (on a server others flush databases of)",
     )
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     args.timeout = args.timeout or max(300.0, args.rows / 200)
     with ExitStack() as stack:
         workdir = args.work_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="oi-bench-")))
@@ -657,7 +756,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(report, indent=2))
     elif report.get("imports"):
-        print_table(report)
+        print_report(report)
     sys.exit(0 if report["ok"] else 1)
 
 

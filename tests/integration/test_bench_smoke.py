@@ -25,7 +25,7 @@ RUN_TIMEOUT_SECONDS = 150
 def test_bench_script_imports_three_files_and_its_checks_pass(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--rows", str(ROWS), "--json", "--timeout", "60",
-         "--status-load", "1", "--work-dir", str(tmp_path)],
+         "--status-load", "1", "--rounds", "2", "--work-dir", str(tmp_path)],
         env=dict(os.environ), capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-5000:]
@@ -42,3 +42,15 @@ def test_bench_script_imports_three_files_and_its_checks_pass(tmp_path: Path) ->
     assert report["imports"][2]["checks"]["changed_rows"]["actual"]["titles"] > 0
     load = report["imports"][0]["status_load"]
     assert load["requests"] > 0 and load["errors"] == 0
+    # Two rounds, each measured in full; the summary spans both.
+    assert len(report["rounds"]) == 2
+    assert report["rounds"][0]["imports"] == report["imports"]
+    assert report["rounds"][1]["imports"][0]["status_load"] is None  # the load runs in the first round only
+    for measured in report["rounds"]:
+        assert all(i["checks_passed"] for i in measured["imports"])
+    summary = report["summary"]
+    assert summary["rounds"] == 2
+    assert list(summary["imports"]) == ["fresh", "same file again", "10% changed"]
+    for index, figures in enumerate(summary["imports"].values()):
+        measured = sorted(r["imports"][index]["rows_per_second"] for r in report["rounds"])
+        assert figures["rows_per_second"] == {"median": measured[0], "min": measured[0], "max": measured[1]}
