@@ -27,5 +27,6 @@ DANGLING_REFERENCES = {
 
 
 async def assert_references_intact(conn: asyncpg.Connection) -> None:
-    dangling = {name: [r[0] for r in await conn.fetch(query)] for name, query in DANGLING_REFERENCES.items()}
-    assert not any(dangling.values()), dangling
+    found = {name: [r[0] for r in await conn.fetch(query)] for name, query in DANGLING_REFERENCES.items()}
+    dangling = {name: ids for name, ids in found.items() if ids}
+    assert not dangling, dangling
