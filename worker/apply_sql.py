@@ -258,7 +258,7 @@ INSERT INTO learning_outcomes AS o (
     display_name, calculation_method, calculation_int, ratings, mastery_points, points_possible,
     workflow_state, last_import_id)
 SELECT id, context_type, context_id, root_account_id, vendor_guid, short_description, description,
-       display_name, calculation_method, calculation_int, ratings::jsonb, mastery_points,
+       display_name, calculation_method, calculation_int, ratings::json, mastery_points,
        points_possible, workflow_state, last_import_id
 FROM stage_outcomes ORDER BY id
 ON CONFLICT (id) DO UPDATE SET

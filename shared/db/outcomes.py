@@ -248,7 +248,7 @@ WHERE o.id = $4 AND o.workflow_state = 'active'
 
 
 def _ratings(value: Any) -> tuple[Rating, ...]:
-    # jsonb holds whatever number the writer used (5 or 5.0); the API promises floats.
+    # json holds whatever number the writer used (5 or 5.0); the API promises floats.
     return tuple(Rating(float(r["points"]), r.get("description")) for r in value or ())
 
 
@@ -345,7 +345,7 @@ WITH RECURSIVE tree (id, guid, parent_guid, path) AS (
 """
 SELECT_EXPORT_MAX_RATINGS = f"""
 {_VISIBLE_TREE}
-SELECT coalesce(max(jsonb_array_length(o.ratings)), 0)
+SELECT coalesce(max(json_array_length(o.ratings)), 0)
 FROM placed JOIN learning_outcomes o ON o.id = placed.id
 WHERE o.workflow_state = 'active'
 """
@@ -355,7 +355,7 @@ SELECT_EXPORT_ROWS = f"""
 {_VISIBLE_TREE}
 SELECT 'group' AS object_type, t.path AS sort_key, t.guid AS vendor_guid, g.title, g.description,
        NULL::text AS display_name, NULL::text AS calculation_method, NULL::integer AS calculation_int,
-       NULL::double precision AS mastery_points, t.parent_guid AS parent_guids, NULL::jsonb AS ratings
+       NULL::double precision AS mastery_points, t.parent_guid AS parent_guids, NULL::json AS ratings
 FROM tree t JOIN learning_outcome_groups g ON g.id = t.id
 WHERE t.guid IS NOT NULL
 UNION ALL

@@ -12,28 +12,23 @@ from shared.db.errors import translate_db_errors
 
 
 class JsonText(str):
-    """A value already encoded as JSON, written to a jsonb column as it is (not as a JSON string)."""
+    """A value already encoded as JSON, written to a json column as it is (not as a JSON string)."""
 
 
-# jsonb's binary format: a version byte, then the JSON text. Binary rather than text so that COPY
-# (always binary in asyncpg) can write jsonb columns too.
-_JSONB_VERSION = b"\x01"
-
-
-def _encode_jsonb(value: object) -> bytes:
+# json's binary format is its text. Binary rather than text so that COPY (always binary in
+# asyncpg) can write json columns too.
+def _encode_json(value: object) -> bytes:
     text = value if type(value) is JsonText else json.dumps(value)
-    return _JSONB_VERSION + text.encode()
+    return text.encode()
 
 
-def _decode_jsonb(data: bytes) -> object:
-    return json.loads(data[1:])
+def _decode_json(data: bytes) -> object:
+    return json.loads(data)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    # jsonb columns (ratings) come back as Python objects, not strings.
-    await conn.set_type_codec(
-        "jsonb", encoder=_encode_jsonb, decoder=_decode_jsonb, schema="pg_catalog", format="binary"
-    )
+    # json columns (ratings) come back as Python objects, not strings.
+    await conn.set_type_codec("json", encoder=_encode_json, decoder=_decode_json, schema="pg_catalog", format="binary")
 
 
 @asynccontextmanager

@@ -258,7 +258,7 @@ async def insert_outcome(
           (context_type, context_id, root_account_id, vendor_guid, short_description, description,
            display_name, calculation_method, calculation_int, ratings, mastery_points, points_possible,
            workflow_state)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text::jsonb, $11, $12, $13) RETURNING id""",
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text::json, $11, $12, $13) RETURNING id""",
         None if context is None else context[0],
         None if context is None else context[1],
         None if context is None else await _root_account_id(db, *context),

@@ -47,7 +47,7 @@ async def test_an_ancestor_accounts_outcome_is_linked_not_changed(inst: Installa
 async def test_a_global_outcome_names_the_global_context(inst: Installation) -> None:
     await inst.db.execute(
         "INSERT INTO learning_outcomes (vendor_guid, short_description, calculation_int, ratings,"
-        " mastery_points, points_possible) VALUES ('glob', 'Global', 65, $1::jsonb, 3, 5)",
+        " mastery_points, points_possible) VALUES ('glob', 'Global', 65, $1::json, 3, 5)",
         '[{"points": 5.0, "description": "Exceeds Expectations"}, {"points": 3.0, "description": "Meets '
         'Expectations"}, {"points": 0.0, "description": "Does Not Meet Expectations"}]',
     )
