@@ -15,11 +15,10 @@ Three entry points, by owner of the outcome (§5.1):
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, cast
+from typing import Final
 
-from worker.rows import GroupRow, OutcomeRow, Rating, WorkflowState, check_builder_layout
+from worker.rows import GroupRow, OutcomeRow, Rating, WorkflowState, positional_builder
 from worker.ruby import RUBY_SPACE_CHARS, inspect_list, is_present, to_i
 from worker.sanitize import sanitize_html
 
@@ -106,52 +105,8 @@ class OutcomeState:
     """`active`, `deleted` (or `archived`, never set by imports)."""
 
 
-class _OutcomeStateBuilder:
-    """Builds an OutcomeState without the per-field object.__setattr__ of a frozen dataclass's
-    __init__: the same trick, and the same guarantees, as the row builders of worker/rows.py."""
-
-    __slots__ = (  # noqa: RUF023 - the order of the dataclass fields, not sorted
-        "vendor_guid",
-        "short_description",
-        "description",
-        "display_name",
-        "calculation_method",
-        "calculation_int",
-        "ratings",
-        "mastery_points",
-        "points_possible",
-        "workflow_state",
-    )
-
-    def __init__(
-        self,
-        vendor_guid: str | None,
-        short_description: str,
-        description: str | None,
-        display_name: str | None,
-        calculation_method: str,
-        calculation_int: int | None,
-        ratings: tuple[Rating, ...],
-        mastery_points: float | None,
-        points_possible: float | None,
-        workflow_state: str,
-    ) -> None:
-        self.vendor_guid = vendor_guid
-        self.short_description = short_description
-        self.description = description
-        self.display_name = display_name
-        self.calculation_method = calculation_method
-        self.calculation_int = calculation_int
-        self.ratings = ratings
-        self.mastery_points = mastery_points
-        self.points_possible = points_possible
-        self.workflow_state = workflow_state
-        self.__class__ = OutcomeState  # type: ignore[assignment]
-
-
-check_builder_layout(_OutcomeStateBuilder, OutcomeState)
-build_outcome_state = cast("Callable[..., OutcomeState]", _OutcomeStateBuilder)
-"""`OutcomeState(...)` with positional arguments in field order, faster (see above)."""
+build_outcome_state = positional_builder(OutcomeState)
+"""`OutcomeState(...)` with positional arguments in field order, faster (worker/rows.py, positional_builder)."""
 
 
 def new_outcome_state() -> OutcomeState:

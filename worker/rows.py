@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from typing import Final, TypeGuard, cast
+from typing import Any, Final, TypeGuard, TypeVar
 
 from shared.errors import ImportFailed
 from worker.ruby import (
@@ -170,120 +170,29 @@ ParsedRow = GroupRow | OutcomeRow | RowError
 # Fast construction of the frozen row values, for the hot path (one per CSV row).
 #
 # A frozen dataclass's __init__ stores each field with a call to object.__setattr__, which makes
-# building an OutcomeRow cost more than all the checks of its row. Each builder class below has
-# the very same slots as its dataclass, in the same order, so its __init__ fills them with plain
-# attribute stores; it then turns the instance into the dataclass (`__class__` assignment, which
-# CPython allows between classes of identical layout). The result is an ordinary instance of the
-# dataclass, equal to, hashing like and as frozen as one built by its own __init__ (checked at
-# import time below for the layout, and by tests/unit/test_fast_paths.py for the values).
+# building an OutcomeRow cost more than all the checks of its row. A builder has the very same
+# slots as its dataclass, in the same order, and an __init__ that fills them with plain attribute
+# stores; it then turns the instance into the dataclass (`__class__` assignment, which CPython
+# allows between classes of identical layout). The result is an ordinary instance of the
+# dataclass, equal to, hashing like and as frozen as one built by its own __init__
+# (tests/unit/test_fast_paths.py). Both the slots and the __init__ are made from the dataclass's
+# fields, as dataclasses makes its own __init__, so they cannot drift from it.
+
+T = TypeVar("T")
 
 
-class _GroupRowBuilder:
-    __slots__ = (  # noqa: RUF023 - the order of the dataclass fields, not sorted
-        "row",
-        "vendor_guid",
-        "title",
-        "description",
-        "raw_description",
-        "workflow_state",
-        "parent_guids",
-        "course_id",
-        "canvas_id",
-    )
-
-    def __init__(
-        self,
-        row: int,
-        vendor_guid: str,
-        title: str,
-        description: str,
-        raw_description: str,
-        workflow_state: WorkflowState,
-        parent_guids: tuple[str, ...],
-        course_id: str | None,
-        canvas_id: str | None,
-    ) -> None:
-        self.row = row
-        self.vendor_guid = vendor_guid
-        self.title = title
-        self.description = description
-        self.raw_description = raw_description
-        self.workflow_state = workflow_state
-        self.parent_guids = parent_guids
-        self.course_id = course_id
-        self.canvas_id = canvas_id
-        self.__class__ = GroupRow  # type: ignore[assignment]
+def positional_builder(cls: type[T]) -> Callable[..., T]:
+    """`cls(...)` for a frozen dataclass with slots, taking every field positionally in order, faster."""
+    names = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+    stores = "".join(f"    self.{name} = {name}\n" for name in names)
+    namespace: dict[str, Any] = {"cls": cls}
+    exec(f"def __init__(self, {', '.join(names)}):\n{stores}    self.__class__ = cls\n", namespace)
+    return type(f"{cls.__name__}Builder", (), {"__slots__": names, "__init__": namespace["__init__"]})
 
 
-class _OutcomeRowBuilder:
-    __slots__ = (  # noqa: RUF023 - the order of the dataclass fields, not sorted
-        "row",
-        "vendor_guid",
-        "title",
-        "description",
-        "raw_description",
-        "display_name",
-        "calculation_method",
-        "calculation_int",
-        "ratings",
-        "tiers_complete",
-        "mastery_points",
-        "friendly_description",
-        "workflow_state",
-        "parent_guids",
-        "canvas_id",
-    )
-
-    def __init__(
-        self,
-        row: int,
-        vendor_guid: str,
-        title: str,
-        description: str | None,
-        raw_description: str | None,
-        display_name: str | None,
-        calculation_method: str | None,
-        calculation_int: str | None,
-        ratings: tuple[Rating, ...],
-        tiers_complete: bool,
-        mastery_points: float | None,
-        friendly_description: str | None,
-        workflow_state: WorkflowState,
-        parent_guids: tuple[str, ...],
-        canvas_id: str | None,
-    ) -> None:
-        self.row = row
-        self.vendor_guid = vendor_guid
-        self.title = title
-        self.description = description
-        self.raw_description = raw_description
-        self.display_name = display_name
-        self.calculation_method = calculation_method
-        self.calculation_int = calculation_int
-        self.ratings = ratings
-        self.tiers_complete = tiers_complete
-        self.mastery_points = mastery_points
-        self.friendly_description = friendly_description
-        self.workflow_state = workflow_state
-        self.parent_guids = parent_guids
-        self.canvas_id = canvas_id
-        self.__class__ = OutcomeRow  # type: ignore[assignment]
-
-
-def check_builder_layout(builder: type, cls: type) -> None:
-    """Fail at import time if a builder's slots drift from its dataclass's (fields added or moved)."""
-    names = tuple(f.name for f in fields(cls))
-    if builder.__slots__ != names or cls.__slots__ != names:  # type: ignore[attr-defined]
-        raise TypeError(f"{builder.__name__} does not have the slots of {cls.__name__}")
-
-
-check_builder_layout(_GroupRowBuilder, GroupRow)
-check_builder_layout(_OutcomeRowBuilder, OutcomeRow)
-
-# Positional, in field order; typed as the dataclass they return.
-build_group_row = cast("Callable[..., GroupRow]", _GroupRowBuilder)
+build_group_row = positional_builder(GroupRow)
 """`GroupRow(...)` with positional arguments in field order, faster (see above)."""
-build_outcome_row = cast("Callable[..., OutcomeRow]", _OutcomeRowBuilder)
+build_outcome_row = positional_builder(OutcomeRow)
 """`OutcomeRow(...)` with positional arguments in field order, faster (see above)."""
 
 
