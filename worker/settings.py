@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from contextlib import AsyncExitStack, suppress
 from typing import Any
 
 from arq import Worker
 from arq.worker import func
+from redis.exceptions import WatchError
 
 from shared.db.accounts import ensure_bootstrap_admin
 from shared.db.migrate import apply_migrations
@@ -34,13 +36,33 @@ REDIS_COMMAND_RETRIES = 20
 POLL_DELAY_SECONDS = 0.1
 
 
+logger = logging.getLogger(__name__)
+
+
+class ImportWorker(Worker):
+    """arq's Worker, riding out a Redis connection that dies while it claims a job."""
+
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        try:
+            await super().start_jobs(job_ids)
+        except WatchError:
+            # arq (pinned at 0.28.0) WATCHes a job's in-progress key before claiming the job, but
+            # handles a WatchError only from the EXEC at the end. redis-py raises one from any
+            # command when the connection dies while watching, as it does when Redis restarts:
+            # the worker then stopped, and the job slot taken for that job was never given back.
+            # The job is still queued and unclaimed; the next poll claims it.
+            self.job_counter -= 1
+            self.sem.release()
+            logger.warning("Redis connection lost while claiming a job; the next poll tries again")
+
+
 async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
     with suppress(asyncio.CancelledError):  # the cancellation we just asked for
         await task
 
 
-def create_worker(settings: Settings, *, reconcile: bool = True, **overrides: Any) -> Worker:
+def create_worker(settings: Settings, *, reconcile: bool = True, **overrides: Any) -> ImportWorker:
     """An arq Worker for our queue; `overrides` are Worker arguments (tests pass burst=True, poll_delay=0).
 
     `reconcile` runs the reaper/reconciler loop (worker/reconciler.py) beside the jobs.
@@ -92,4 +114,4 @@ def create_worker(settings: Settings, *, reconcile: bool = True, **overrides: An
             timeout=settings.job_timeout_seconds,
         ),
     ]
-    return Worker(functions, **options)
+    return ImportWorker(functions, **options)
