@@ -20,6 +20,13 @@ what the reads found of them (BatchState.carry_over), which gives what the reads
 found after the write. A batch that deleted a group's subtree, and
 every batch of an import into a target group (its ancestry is read per batch), is written
 before the next batch reads instead.
+
+Read-ahead: the worker offers batch k+2 (read_ahead) as soon as it is parsed, while batch k+1's
+rows are still being applied. Its reads then run on the connection right after batch k's
+write, so they see what they would see if run at the start of batch k+2's turn: after batch k,
+before batch k+1. A re-import, whose reads return every stored object, spends most of its time
+in them; they no longer wait for the rows before them. Only the batch's first part is read
+ahead (up to a group deletion), and only once every part of the batch before has been read.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from contextlib import suppress
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -64,6 +72,10 @@ class BatchApplier:
         self._unwritten: BatchState | None = None  # the last batch, applied but not written
         self._in_flight: asyncio.Task[None] | None = None  # the write of the batch before it
         self._overlaps = run.target_group_id is None
+        self._current: Sequence[BatchRow] | None = None  # the batch being applied, or the last one
+        self._reads_done = False  # every part of the current batch has been read
+        self._offered: tuple[Sequence[BatchRow], Sequence[BatchRow]] | None = None  # (rows, after)
+        self._ahead: _ReadAhead | None = None  # reads started for an offered batch
 
     async def apply(self, rows: Sequence[BatchRow]) -> list[tuple[int, str]]:
         """Apply `rows` in file order and write them; return their (row, message) errors in row order.
@@ -81,6 +93,10 @@ class BatchApplier:
         call wait_for_write() before using it for anything else."""
         if not rows:
             return []  # the batch before stays pending: nothing is read that it should overlap
+        self._current, self._reads_done = rows, False
+        if self._offered is not None and self._offered[1] is not rows:
+            self._offered = None  # offered to follow another batch
+        ahead = await self._take_read_ahead(rows)
         await self.wait_for_write()
         await self._stage.prepare(self._conn)
         earlier, self._unwritten = self._unwritten, None
@@ -90,13 +106,20 @@ class BatchApplier:
         errors: list[tuple[int, str]] = []
         pending = rows
         while pending:
-            part = _through_first_group_deletion(pending)
-            state = await load_batch_state(self._conn, self._run, part, self._written_contexts)
+            if ahead is not None:
+                part, state = ahead
+                ahead = None
+            else:
+                part = _through_first_group_deletion(pending)
+                state = await load_batch_state(self._conn, self._run, part, self._written_contexts)
             if earlier is not None:
                 writes = earlier.take_writes()  # before its objects move on and change again
                 state.carry_over(earlier, writes)
                 self._in_flight = asyncio.create_task(write_batch(self._conn, self._stage, writes))
                 earlier = None
+            if len(part) == len(pending) and not _deletes_group(part[-1]):
+                self._reads_done = True  # the last part: nothing more of this batch is read
+                self._start_read_ahead()
             deleted_group_id = await self._apply_rows(state, part, errors)
             self._written_contexts |= state.written_group_contexts()
             pending = pending[len(part) :]
@@ -110,25 +133,73 @@ class BatchApplier:
                 await apply_sql.delete_group_subtree(self._conn, deleted_group_id)
         return errors
 
+    def read_ahead(self, rows: Sequence[BatchRow], after: Sequence[BatchRow]) -> None:
+        """Offer `rows`, the batch to be applied right after `after` (being applied, or passed
+        to apply_leaving_write next), so that its reads run while the rows of `after` are
+        applied (see the module docstring). The connection may then be in use: call
+        wait_for_write() before using it for anything else."""
+        if self._overlaps and rows:
+            self._offered = (rows, after)
+            self._start_read_ahead()
+
     async def wait_for_write(self) -> None:
-        """Wait for the write in flight, if any (raising its error): the connection is then free."""
+        """Wait for the write in flight and the reads ahead, if any (raising the write's error):
+        the connection is then free. What the reads found is kept for their batch."""
         task, self._in_flight = self._in_flight, None
         if task is not None:
             await task
+        if self._ahead is not None:
+            await asyncio.wait([self._ahead.task])  # its error is raised where its state is taken
 
     async def write_pending(self) -> None:
-        """Write everything applied so far."""
+        """Write everything applied so far. Reads ahead, made before this write, are dropped."""
+        await self._take_read_ahead(None)
+        self._offered = None
         await self.wait_for_write()
         state, self._unwritten = self._unwritten, None
         if state is not None:
             await write_batch_state(self._conn, self._stage, state)
 
     async def abandon(self) -> None:
-        """Let the write in flight end, ignoring its error: the import is failing for another
-        reason, and its rollback needs the connection free."""
+        """Let the write in flight and the reads ahead end, ignoring their errors: the import is
+        failing for another reason, and its rollback needs the connection free."""
+        self._offered = None
         with suppress(Exception):
             await self.wait_for_write()
+        with suppress(Exception):
+            await self._take_read_ahead(None)
         self._unwritten = None
+
+    def _start_read_ahead(self) -> None:
+        """Start the reads of the offered batch's first part, to run after the write in flight,
+        once it is offered to follow the current batch and every part of that has been read."""
+        if self._offered is None or not self._reads_done or self._offered[1] is not self._current:
+            return
+        rows, _ = self._offered
+        self._offered = None
+        part = _through_first_group_deletion(rows)
+        # Contexts the current batch adds need not be searched: its groups are carried over.
+        written_contexts = set(self._written_contexts)
+        write = self._in_flight
+
+        async def read_after_write() -> BatchState:
+            if write is not None:
+                await write  # its error is this task's too: nothing more goes on the connection
+            return await load_batch_state(self._conn, self._run, part, written_contexts)
+
+        self._ahead = _ReadAhead(rows, part, asyncio.create_task(read_after_write()))
+
+    async def _take_read_ahead(
+        self, rows: Sequence[BatchRow] | None
+    ) -> tuple[Sequence[BatchRow], BatchState] | None:
+        """The first part of `rows` and its state, if they were read ahead. Reads ahead for
+        another batch are waited for (the connection is then free) and dropped. Either way, the
+        reads' error is raised."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is None:
+            return None
+        state = await ahead.task
+        return (ahead.part, state) if ahead.rows is rows else None
 
     async def _apply_rows(
         self, state: BatchState, rows: Sequence[BatchRow], errors: list[tuple[int, str]]
@@ -153,6 +224,13 @@ class BatchApplier:
         return deleted_group_id
 
 
+@dataclass(frozen=True, slots=True)
+class _ReadAhead:
+    rows: Sequence[BatchRow]  # the whole batch offered
+    part: Sequence[BatchRow]  # the part read: up to its first group deletion
+    task: asyncio.Task[BatchState]
+
+
 def _through_first_group_deletion(rows: Sequence[BatchRow]) -> Sequence[BatchRow]:
     """The rows up to and including the first `deleted` group row (all of them if none).
 
@@ -160,6 +238,10 @@ def _through_first_group_deletion(rows: Sequence[BatchRow]) -> Sequence[BatchRow
     are read afresh once it is done; cutting there keeps each read the size of its part.
     """
     for index, row in enumerate(rows):
-        if isinstance(row, GroupRow) and row.workflow_state is WorkflowState.DELETED:
+        if _deletes_group(row):
             return rows[: index + 1]
     return rows
+
+
+def _deletes_group(row: BatchRow) -> bool:
+    return isinstance(row, GroupRow) and row.workflow_state is WorkflowState.DELETED

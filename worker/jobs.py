@@ -262,8 +262,9 @@ class _BatchPipeline:
     """Applies batches in order, in the background, and records each one's errors and progress.
 
     Three batches are in the works at once: the worker parses batch k+2 while it applies batch
-    k+1 (reads, then row rules), and PostgreSQL writes batch k meanwhile (worker/apply.py). So
-    neither waits for the other, whichever is the faster. A batch's errors are stored, and its
+    k+1 (reads, then row rules), and PostgreSQL writes batch k meanwhile, then reads for batch
+    k+2 as soon as it is parsed (worker/apply.py). So neither waits for the other, whichever is
+    the faster. A batch's errors are stored, and its
     progress published, when the next batch comes (or at the end), once the connection is free.
     """
 
@@ -273,11 +274,16 @@ class _BatchPipeline:
         self._applier = applier
         self._reporter = reporter
         self._applying: asyncio.Task[None] | None = None
+        self._last_batch: Sequence[BatchRow] | None = None  # the last one given to apply()
         self._unrecorded: tuple[list[tuple[int, str]], int] | None = None  # (errors, last record)
         self.error_count = 0  # stored so far (at most max_stored_errors)
 
     async def apply(self, batch: Sequence[BatchRow], last_record: int) -> None:
-        """Start applying `batch` once the batch before is applied (raising its error, if any)."""
+        """Start applying `batch` once the batch before is applied (raising its error, if any).
+        Its reads may start before that, once the batch before has been read."""
+        if self._last_batch is not None:
+            self._applier.read_ahead(batch, after=self._last_batch)
+        self._last_batch = batch
         await self._wait_for_apply()
         self._applying = asyncio.create_task(self._apply(batch, last_record))
 

@@ -128,9 +128,13 @@ class Installation:
         async with self.db.transaction():
             applier = BatchApplier(self.db, ImportRun(import_id, context, target_id, course_column))
             errors: list[tuple[int, str]] = []
-            # As the worker does: each batch is written while the next one is applied.
-            for start in range(0, len(rows), batch):
-                errors += await applier.apply_leaving_write(rows[start : start + batch])
+            # As the worker does: each batch is written while the next one is applied, and the
+            # reads for the one after that are made meanwhile.
+            batches = [rows[start : start + batch] for start in range(0, len(rows), batch)]
+            for current, following in zip(batches, [*batches[1:], None], strict=True):
+                if following is not None:
+                    applier.read_ahead(following, after=current)
+                errors += await applier.apply_leaving_write(current)
             await applier.write_pending()
         return errors
 
