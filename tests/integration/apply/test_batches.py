@@ -225,16 +225,28 @@ async def test_the_batch_offered_next_is_read_while_the_one_before_is_applied(in
 
 
 async def test_a_batch_is_not_read_ahead_before_the_batch_it_follows_is_read(inst: Installation) -> None:
-    """Offered while the batch before the one it follows is applied, a batch must wait: read
-    then, it would miss what both batches before it wrote (here, g1 for o2)."""
-    rows = numbered(group("g1"), outcome("o1", parents="g1"), group("g2"), outcome("o2", parents="g1"))
+    """Offered while the batch before the one it follows is applied, a batch waits: read then,
+    before the batch it follows, its reads would be wasted (and read again in its turn)."""
+    rows = numbered(group("g1"), outcome("o1", parents="g1"), outcome("o2", parents="g1"), outcome("o3", parents="g1"))
     first, second, third = rows[:2], rows[2:3], rows[3:]
+    guid_lookups: list[list[str]] = []
+
+    def log(query: asyncpg.connection.LoggedQuery) -> None:
+        if "FROM learning_outcomes o WHERE o.vendor_guid = v.guid" in query.query:
+            guid_lookups.append(list(query.args[0]))
+
     import_id = await inst.db.fetchval("SELECT nextval('outcome_imports_id_seq')")
-    async with inst.db.transaction():
-        applier = BatchApplier(inst.db, ImportRun(import_id, inst.a, None, False))
-        assert await applier.apply_leaving_write(first) == []
-        applier.read_ahead(third, after=second)
-        assert await applier.apply_leaving_write(second) == []
-        assert await applier.apply_leaving_write(third) == []
-        await applier.write_pending()
-    assert await inst.tree(inst.a) == {"g:g1": {"o:o1": "Outcome o1", "o:o2": "Outcome o2"}, "g:g2": {}}
+    inst.db.add_query_logger(log)
+    try:
+        async with inst.db.transaction():
+            applier = BatchApplier(inst.db, ImportRun(import_id, inst.a, None, False))
+            assert await applier.apply_leaving_write(first) == []
+            applier.read_ahead(third, after=second)
+            assert await applier.apply_leaving_write(second) == []
+            assert await applier.apply_leaving_write(third) == []
+            await applier.write_pending()
+        await asyncio.sleep(0)  # loggers are called soon, not synchronously
+    finally:
+        inst.db.remove_query_logger(log)
+    assert guid_lookups == [["o1"], ["o2"], ["o3"]]
+    assert await inst.tree(inst.a) == {"g:g1": {"o:o1": "Outcome o1", "o:o2": "Outcome o2", "o:o3": "Outcome o3"}}
