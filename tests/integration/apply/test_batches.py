@@ -6,6 +6,8 @@ Imports run the way worker/jobs.py runs them (see tests/integration/apply/suppor
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 import pytest
@@ -20,6 +22,7 @@ from tests.integration.apply.support import (
     numbered,
     outcome,
 )
+from worker import apply_sql
 
 # --- batches, transactions, statements ----------------------------------------------------------
 
@@ -194,33 +197,39 @@ async def test_an_empty_batch_leaves_the_batch_before_it_to_be_written(inst: Ins
     assert await inst.tree(inst.a) == {"g:g1": {"o:o1": "Outcome o1"}}
 
 
+@asynccontextmanager
+async def outcome_guid_lookups(db: asyncpg.Connection) -> AsyncIterator[list[list[str]]]:
+    """The guids of each outcome lookup (SELECT_OUTCOMES) run on `db` in the block, in order."""
+    lookups: list[list[str]] = []
+
+    def log(query: asyncpg.connection.LoggedQuery) -> None:
+        if query.query == apply_sql.SELECT_OUTCOMES:
+            lookups.append(list(query.args[0]))
+
+    db.add_query_logger(log)
+    try:
+        yield lookups
+        await asyncio.sleep(0)  # loggers are called soon, not synchronously
+    finally:
+        db.remove_query_logger(log)
+
+
 async def test_the_batch_offered_next_is_read_while_the_one_before_is_applied(inst: Installation) -> None:
     """read_ahead: the next batch's lookups run once the batch before has been read, and the
     batch then uses what they found (it reads nothing more itself)."""
     rows = numbered(group("g1"), outcome("o1", parents="g1"), outcome("o2", parents="g1"), group("g2"))
     first, second = rows[:2], rows[2:]
-    guid_lookups: list[list[str]] = []
-
-    def log(query: asyncpg.connection.LoggedQuery) -> None:
-        if "FROM learning_outcomes o WHERE o.vendor_guid = v.guid" in query.query:
-            guid_lookups.append(list(query.args[0]))
-
     import_id = await inst.db.fetchval("SELECT nextval('outcome_imports_id_seq')")
-    inst.db.add_query_logger(log)
-    try:
-        async with inst.db.transaction():
-            applier = BatchApplier(inst.db, ImportRun(import_id, inst.a, None, False))
-            applier.read_ahead(second, after=first)
-            assert await applier.apply_leaving_write(first) == []
-            await applier.wait_for_write()
-            await asyncio.sleep(0)  # loggers are called soon, not synchronously
-            assert guid_lookups == [["o1"], ["o2"]]
-            assert await applier.apply_leaving_write(second) == []
-            await applier.write_pending()
-        await asyncio.sleep(0)
-    finally:
-        inst.db.remove_query_logger(log)
-    assert guid_lookups == [["o1"], ["o2"]]
+    async with outcome_guid_lookups(inst.db) as lookups, inst.db.transaction():
+        applier = BatchApplier(inst.db, ImportRun(import_id, inst.a, None, False))
+        applier.read_ahead(second, after=first)
+        assert await applier.apply_leaving_write(first) == []
+        await applier.wait_for_write()
+        await asyncio.sleep(0)  # loggers are called soon, not synchronously
+        assert lookups == [["o1"], ["o2"]]
+        assert await applier.apply_leaving_write(second) == []
+        await applier.write_pending()
+    assert lookups == [["o1"], ["o2"]]
     assert await inst.tree(inst.a) == {"g:g1": {"o:o1": "Outcome o1", "o:o2": "Outcome o2"}, "g:g2": {}}
 
 
@@ -229,24 +238,13 @@ async def test_a_batch_is_not_read_ahead_before_the_batch_it_follows_is_read(ins
     before the batch it follows, its reads would be wasted (and read again in its turn)."""
     rows = numbered(group("g1"), outcome("o1", parents="g1"), outcome("o2", parents="g1"), outcome("o3", parents="g1"))
     first, second, third = rows[:2], rows[2:3], rows[3:]
-    guid_lookups: list[list[str]] = []
-
-    def log(query: asyncpg.connection.LoggedQuery) -> None:
-        if "FROM learning_outcomes o WHERE o.vendor_guid = v.guid" in query.query:
-            guid_lookups.append(list(query.args[0]))
-
     import_id = await inst.db.fetchval("SELECT nextval('outcome_imports_id_seq')")
-    inst.db.add_query_logger(log)
-    try:
-        async with inst.db.transaction():
-            applier = BatchApplier(inst.db, ImportRun(import_id, inst.a, None, False))
-            assert await applier.apply_leaving_write(first) == []
-            applier.read_ahead(third, after=second)
-            assert await applier.apply_leaving_write(second) == []
-            assert await applier.apply_leaving_write(third) == []
-            await applier.write_pending()
-        await asyncio.sleep(0)  # loggers are called soon, not synchronously
-    finally:
-        inst.db.remove_query_logger(log)
-    assert guid_lookups == [["o1"], ["o2"], ["o3"]]
+    async with outcome_guid_lookups(inst.db) as lookups, inst.db.transaction():
+        applier = BatchApplier(inst.db, ImportRun(import_id, inst.a, None, False))
+        assert await applier.apply_leaving_write(first) == []
+        applier.read_ahead(third, after=second)
+        assert await applier.apply_leaving_write(second) == []
+        assert await applier.apply_leaving_write(third) == []
+        await applier.write_pending()
+    assert lookups == [["o1"], ["o2"], ["o3"]]
     assert await inst.tree(inst.a) == {"g:g1": {"o:o1": "Outcome o1", "o:o2": "Outcome o2", "o:o3": "Outcome o3"}}
