@@ -50,8 +50,8 @@ __all__ = ["BatchApplier", "ImportRun"]
 
 logger = logging.getLogger(__name__)
 
-# How many rows are applied between two chances for the write in flight to go on to its next
-# statement (a few milliseconds of work).
+# How many rows are applied between two chances for the write in flight, or the reads ahead, to
+# go on to their next statement (a few milliseconds of work).
 _YIELD_EVERY_ROWS = 20
 
 
@@ -207,7 +207,6 @@ class BatchApplier:
         """Apply rows in order, adding their errors; return the id of the existing group the
         last row deleted, if it did (its subtree is then still to be deleted)."""
         deleted_group_id = None
-        writing = self._in_flight is not None
         for index, row in enumerate(rows, 1):
             if isinstance(row, GroupRow):
                 result = import_group_row(state, self._run, row)
@@ -219,8 +218,8 @@ class BatchApplier:
                 messages = list(row.messages)
             if messages:
                 errors.extend((row.row, message) for message in messages)
-            if writing and index % _YIELD_EVERY_ROWS == 0:
-                await asyncio.sleep(0)  # the write in flight goes on to its next statement
+            if index % _YIELD_EVERY_ROWS == 0 and (self._in_flight is not None or self._ahead is not None):
+                await asyncio.sleep(0)  # the write in flight, or the reads ahead, go on to their next statement
         return deleted_group_id
 
 
