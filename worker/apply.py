@@ -72,8 +72,7 @@ class BatchApplier:
         self._unwritten: BatchState | None = None  # the last batch, applied but not written
         self._in_flight: asyncio.Task[None] | None = None  # the write of the batch before it
         self._overlaps = run.target_group_id is None
-        self._current: Sequence[BatchRow] | None = None  # the batch being applied, or the last one
-        self._reads_done = False  # every part of the current batch has been read
+        self._read: Sequence[BatchRow] | None = None  # the batch being applied, once every part is read
         self._offered: tuple[Sequence[BatchRow], Sequence[BatchRow]] | None = None  # (rows, after)
         self._ahead: _ReadAhead | None = None  # reads started for an offered batch
 
@@ -93,7 +92,7 @@ class BatchApplier:
         call wait_for_write() before using it for anything else."""
         if not rows:
             return []  # the batch before stays pending: nothing is read that it should overlap
-        self._current, self._reads_done = rows, False
+        self._read = None
         if self._offered is not None and self._offered[1] is not rows:
             self._offered = None  # offered to follow another batch
         ahead = await self._take_read_ahead(rows)
@@ -118,7 +117,7 @@ class BatchApplier:
                 self._in_flight = asyncio.create_task(write_batch(self._conn, self._stage, writes))
                 earlier = None
             if len(part) == len(pending) and not _deletes_group(part[-1]):
-                self._reads_done = True  # the last part: nothing more of this batch is read
+                self._read = rows  # the last part: nothing more of this batch is read
                 self._start_read_ahead()
             deleted_group_id = await self._apply_rows(state, part, errors)
             self._written_contexts |= state.written_group_contexts()
@@ -172,8 +171,8 @@ class BatchApplier:
 
     def _start_read_ahead(self) -> None:
         """Start the reads of the offered batch's first part, to run after the write in flight,
-        once it is offered to follow the current batch and every part of that has been read."""
-        if self._offered is None or not self._reads_done or self._offered[1] is not self._current:
+        once every part of the batch it is offered to follow has been read."""
+        if self._offered is None or self._offered[1] is not self._read:
             return
         rows, _ = self._offered
         self._offered = None

@@ -264,8 +264,8 @@ class _BatchPipeline:
     Three batches are in the works at once: the worker parses batch k+2 while it applies batch
     k+1 (reads, then row rules), and PostgreSQL writes batch k meanwhile, then reads for batch
     k+2 as soon as it is parsed (worker/apply.py). So neither waits for the other, whichever is
-    the faster. A batch's errors are stored, and its
-    progress published, when the next batch comes (or at the end), once the connection is free.
+    the faster. A batch's errors are stored, and its progress published, when the next batch
+    comes (or at the end), once the connection is free.
     """
 
     def __init__(self, d: Deps, conn: asyncpg.Connection, applier: BatchApplier, reporter: _StatusReporter) -> None:
