@@ -10,7 +10,7 @@ from shared.errors import ConfigurationError
 
 _PREFIX = "OUTCOME_IMPORTS_"
 # Settings where 0 means "off".
-_ZERO_ALLOWED = frozenset({"rate_limit_high_water_mark", "auth_cache_seconds"})
+_ZERO_ALLOWED = frozenset({"rate_limit_high_water_mark", "auth_cache_seconds", "metrics_cache_seconds"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +49,13 @@ class Settings:
     rate_limit_up_front_cost: int = 50
     # How long an API process remembers a token's user and its permissions (0: not at all).
     auth_cache_seconds: int = 5
+    # `GET /metrics` answers only with `Authorization: Bearer <this>`; unset, the route is a 404.
+    metrics_token: str | None = None
+    # How long an API process reuses the fleet-wide figures it read for /metrics (0: every scrape
+    # reads them), so that many scrapers cost PostgreSQL and Redis no more than one.
+    metrics_cache_seconds: int = 2
+    # How long a dashboard sign-in lasts (it also ends with the token it was opened with).
+    dashboard_session_seconds: int = 8 * 3600
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
