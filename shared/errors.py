@@ -48,3 +48,7 @@ class ImportFailed(OutcomeImportsError):
 
 class InvalidCsvFile(ImportFailed):
     """Invalid CSV File"""
+
+
+class ImportCancelled(ImportFailed):
+    """The import was cancelled by an administrator"""

@@ -7,9 +7,11 @@ from typing import Any
 
 import asyncpg
 
+from shared.fleet_metrics import FleetMetrics
 from shared.settings import Settings
 from shared.status import StatusStore
 from shared.storage import Storage
+from worker.registry import WorkerRegistry
 
 _DEPS_KEY = "deps"
 
@@ -20,6 +22,8 @@ class Deps:
     pool: asyncpg.Pool
     storage: Storage
     status: StatusStore
+    fleet: FleetMetrics
+    worker: WorkerRegistry
 
 
 def deps(ctx: dict[str, Any]) -> Deps:

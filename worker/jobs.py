@@ -7,12 +7,10 @@ never half-applied, and running its job again (arq may redeliver) starts from a 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import secrets
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, suppress
-from datetime import UTC, datetime
+from contextlib import suppress
 from typing import Any
 
 import asyncpg
@@ -21,13 +19,14 @@ from arq import Retry
 from shared.db import import_jobs as queries
 from shared.db.accounts import load_context
 from shared.db.errors import UNAVAILABLE_ERRORS
-from shared.db.imports import get_exposed_errors
-from shared.errors import DatabaseUnavailable, ImportFailed, StorageUnavailable
-from shared.models import EXPOSED_ERRORS, ImportState, OutcomeImport
+from shared.errors import DatabaseUnavailable, ImportCancelled, ImportFailed, StorageUnavailable
+from shared.models import ImportState
 from worker.apply import BatchApplier, ImportRun
 from worker.csv_records import read_records
 from worker.deps import Deps, deps
+from worker.reporter import StatusReporter
 from worker.rows import GroupRow, NullHeaderCell, OutcomeRow, RowError, parse_header, parse_row
+from worker.watch import ImportWatch, watch_import
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +83,13 @@ async def _run(d: Deps, import_id: int, job_id: str | None) -> str:
         if record.outcome_import.workflow_state.finished:
             return f"already {record.outcome_import.workflow_state.value}"
         root_account_id = record.outcome_import.root_account_id
+        if record.outcome_import.workflow_state is ImportState.created and await queries.is_paused(
+            conn, root_account_id
+        ):
+            # The job ends here and costs nothing while the queue is paused: resuming enqueues
+            # the root account's waiting imports again (and the reconciler skips paused queues).
+            logger.info("import_id=%s waits: root account %s is paused", import_id, root_account_id)
+            return "paused"
         if not await queries.try_lock_root_account(conn, root_account_id):
             raise Retry(defer=WAIT_FOR_TURN_SECONDS)
         try:
@@ -105,14 +111,26 @@ async def _unlock(conn: asyncpg.Connection, root_account_id: int) -> None:
 async def _process(d: Deps, conn: asyncpg.Connection, record: queries.ImportJobRecord, job_id: str | None) -> str:
     outcome_import = record.outcome_import
     import_id = outcome_import.id
-    await queries.start_import(conn, outcome_import)
-    reporter = _StatusReporter(d, outcome_import, record.file_line_count)
+    started = await queries.start_import(conn, outcome_import, d.worker.id)
+    if started is None:
+        return "already finished"
+    if started.waited_seconds is not None:
+        await d.fleet.record_queue_wait(started.waited_seconds)
+    reporter = StatusReporter(d, outcome_import, record.file_line_count)
     await reporter.publish(ImportState.importing, 0)
     logger.info("import_id=%s job_id=%s started (attempt %s)", import_id, job_id, record.attempts + 1)
+    watch = ImportWatch()
     try:
-        async with _heartbeat(d, import_id), conn.transaction():
-            error_count = await _import_file(d, conn, record, reporter)
-            await queries.finish_import(conn, import_id, ImportState.succeeded, 100, error_count)
+        try:
+            async with conn.transaction(), watch_import(d.settings, d.pool, conn, import_id, watch):
+                error_count = await _import_file(d, conn, record, reporter, watch)
+                await queries.finish_import(
+                    conn, import_id, ImportState.succeeded, 100, error_count, reporter.rows_reached
+                )
+        except asyncpg.QueryCanceledError as exc:
+            if watch.cancelled:  # the watch cancelled the statement that was running
+                raise ImportCancelled() from exc
+            raise
     except ImportFailed as exc:
         return await _fail(d, reporter, exc.message)
     except (DatabaseUnavailable, StorageUnavailable, *_RETRYABLE_DB_ERRORS, *UNAVAILABLE_ERRORS) as exc:
@@ -138,28 +156,7 @@ async def _process(d: Deps, conn: asyncpg.Connection, record: queries.ImportJobR
     return "succeeded"
 
 
-@asynccontextmanager
-async def _heartbeat(d: Deps, import_id: int) -> AsyncIterator[None]:
-    """Beat on the import while the block runs, on a connection of its own, so the reaper leaves it be."""
-
-    async def beat_forever() -> None:
-        while True:
-            await asyncio.sleep(d.settings.heartbeat_seconds)  # the heartbeat period
-            try:
-                await queries.beat(d.pool, import_id)
-            except UNAVAILABLE_ERRORS:
-                logger.warning("import_id=%s: heartbeat failed; database unavailable", import_id)
-
-    task = asyncio.create_task(beat_forever())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):  # the cancellation we just asked for
-            await task
-
-
-async def _fail(d: Deps, reporter: _StatusReporter, message: str) -> str:
+async def _fail(d: Deps, reporter: StatusReporter, message: str) -> str:
     async with d.pool.acquire() as conn:
         await queries.fail_import(conn, reporter.outcome_import.id, message)
     await reporter.publish_final()
@@ -168,7 +165,7 @@ async def _fail(d: Deps, reporter: _StatusReporter, message: str) -> str:
 
 
 async def _import_file(
-    d: Deps, conn: asyncpg.Connection, record: queries.ImportJobRecord, reporter: _StatusReporter
+    d: Deps, conn: asyncpg.Connection, record: queries.ImportJobRecord, reporter: StatusReporter, watch: ImportWatch
 ) -> int:
     """Apply every batch; return the number of row errors. Raises ImportFailed for file-level problems."""
     if record.file_line_count == 0:
@@ -198,7 +195,7 @@ async def _import_file(
     batch: list[BatchRow] = []
     last_number = 1
     max_records = d.settings.max_records
-    pipeline = _BatchPipeline(d, conn, applier, reporter)
+    pipeline = _BatchPipeline(d, conn, applier, reporter, watch)
     try:
         async for number, cells in records:
             last_number = number
@@ -268,8 +265,11 @@ class _BatchPipeline:
     comes (or at the end), once the connection is free.
     """
 
-    def __init__(self, d: Deps, conn: asyncpg.Connection, applier: BatchApplier, reporter: _StatusReporter) -> None:
+    def __init__(
+        self, d: Deps, conn: asyncpg.Connection, applier: BatchApplier, reporter: StatusReporter, watch: ImportWatch
+    ) -> None:
         self._deps = d
+        self._watch = watch
         self._conn = conn
         self._applier = applier
         self._reporter = reporter
@@ -280,7 +280,10 @@ class _BatchPipeline:
 
     async def apply(self, batch: Sequence[BatchRow], last_record: int) -> None:
         """Start applying `batch` once the batch before is applied (raising its error, if any).
-        Its reads may start before that, once the batch before has been read."""
+        Its reads may start before that, once the batch before has been read. Raises
+        ImportCancelled once an operator has cancelled the import."""
+        if self._watch.cancelled:
+            raise ImportCancelled()
         if self._last_batch is not None:
             self._applier.read_ahead(batch, after=self._last_batch)
         self._last_batch = batch
@@ -320,69 +323,3 @@ class _BatchPipeline:
         self.error_count += min(len(errors), room)
         self._reporter.add_errors(errors)
         self._reporter.progress_after(last_record)
-
-
-@dataclasses.dataclass(slots=True)
-class _StatusReporter:
-    """Publishes progress and the first errors to Redis (and progress to PostgreSQL) after each batch."""
-
-    deps: Deps
-    outcome_import: OutcomeImport
-    line_count: int
-    first_errors: list[tuple[int, str]] = dataclasses.field(default_factory=list)
-    progress: int = 0  # the last published
-    _wanted: int = 0  # the last reached
-    _publishing: asyncio.Task[None] | None = None
-
-    def add_errors(self, errors: Sequence[tuple[int, str]]) -> None:
-        # Batches come in row order, so the first 25 found are the first 25 by row.
-        room = EXPOSED_ERRORS - len(self.first_errors)
-        if room > 0:
-            self.first_errors.extend(errors[:room])
-
-    def progress_after(self, last_record: int) -> None:
-        """Publish the progress reached after `last_record`, in the background: the import goes on
-        meanwhile. Values reached while one is being published are coalesced into the latest."""
-        progress = min(100 * last_record // max(self.line_count, 1), 100)
-        if progress <= self._wanted:
-            return
-        self._wanted = progress
-        if self._publishing is None or self._publishing.done():
-            self._publishing = asyncio.create_task(self._publish_progress())
-
-    async def settle(self) -> None:
-        """Wait for the progress being published, so that nothing older lands after what comes next."""
-        if self._publishing is not None:
-            await self._publishing
-
-    async def _publish_progress(self) -> None:
-        while self.progress < self._wanted:
-            progress = self._wanted
-            try:
-                # Outside the import's transaction, so readers see it while the import runs.
-                await queries.set_progress(self.deps.pool, self.outcome_import.id, progress)
-            except _DATABASE_AWAY:
-                # The import's own transaction meets the outage too, and deals with it.
-                logger.warning("import_id=%s: progress not recorded; database unavailable", self.outcome_import.id)
-                return
-            await self.publish(ImportState.importing, progress)
-
-    async def publish(self, state: ImportState, progress: int) -> None:
-        self.progress = progress
-        view = dataclasses.replace(
-            self.outcome_import, workflow_state=state, progress=progress, updated_at=datetime.now(UTC)
-        )
-        await self._put(view, self.first_errors)
-
-    async def publish_final(self) -> None:
-        """The committed final state, read back so Redis says exactly what PostgreSQL says."""
-        await self.settle()
-        async with self.deps.pool.acquire() as conn:
-            record = await queries.get_import_for_job(conn, self.outcome_import.id)
-            errors = await get_exposed_errors(conn, self.outcome_import.id)
-        if record is not None:
-            await self._put(record.outcome_import, errors)
-
-    async def _put(self, view: OutcomeImport, errors: list[tuple[int, str]]) -> None:
-        context = f"{view.context_type.value}:{view.context_id}"
-        await self.deps.status.put(view.id, context, view.as_canvas_json(errors))

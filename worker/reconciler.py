@@ -4,6 +4,7 @@
   released so any worker runs it again (the import's transaction was rolled back with the dead
   connection, so the re-run starts clean).
   If Redis lost the job meanwhile, the import is enqueued again instead.
+- Workers silent for a day are forgotten (the operations views show the last hour).
 - Reconciler: PostgreSQL is the truth. An import it lists as `created` without an arq job in Redis
   (Redis restarted and lost its data, or the API died between commit and enqueue) is enqueued
   again. Enqueueing is idempotent, so several workers may do this at once. An import whose worker
@@ -20,17 +21,21 @@ from redis.exceptions import RedisError
 
 from shared.db import import_jobs as queries
 from shared.db.errors import UNAVAILABLE_ERRORS
+from shared.db.workers import delete_gone_workers
 from shared.errors import QueueUnavailable
 from shared.queue import missing_jobs, release_job, requeue_import
 from worker.deps import Deps
 
 logger = logging.getLogger(__name__)
 
+# Workers silent this long leave the operations views (they show the last hour).
+FORGET_WORKERS_AFTER_SECONDS = 24 * 3600
 _OUTAGES: tuple[type[BaseException], ...] = (*UNAVAILABLE_ERRORS, RedisError, QueueUnavailable)
 
 
 async def reconcile_once(d: Deps, redis: ArqRedis) -> tuple[list[int], list[int]]:
     """One pass; returns (released abandoned imports, re-enqueued imports)."""
+    await delete_gone_workers(d.pool, FORGET_WORKERS_AFTER_SECONDS)
     abandoned = await queries.abandoned_imports(d.pool, d.settings.stale_after_seconds)
     abandoned_without_job = set(await missing_jobs(redis, abandoned))
     for import_id in abandoned:

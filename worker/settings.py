@@ -14,6 +14,7 @@ from redis.exceptions import WatchError
 from shared.db.accounts import ensure_bootstrap_admin
 from shared.db.migrate import apply_migrations
 from shared.db.pool import create_pool
+from shared.fleet_metrics import FleetMetrics
 from shared.queue import QUEUE_NAME, RUN_OUTCOME_IMPORT, redis_settings
 from shared.settings import Settings
 from shared.status import StatusStore
@@ -21,6 +22,7 @@ from shared.storage import open_storage
 from worker.deps import Deps, store_deps
 from worker.jobs import run_outcome_import
 from worker.reconciler import run_reconciler
+from worker.registry import WorkerRegistry
 
 # Waiting for an earlier import of the same root account is a deferral, not a failure: arq counts
 # every deferral as a try, so the real limit on failed attempts is Settings.job_max_tries, kept in PostgreSQL.
@@ -79,7 +81,20 @@ def create_worker(settings: Settings, *, reconcile: bool = True, **overrides: An
         storage = await stack.enter_async_context(
             open_storage(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url, s3_region=settings.s3_region)
         )
-        d = Deps(settings, pool, storage, StatusStore(ctx["redis"], settings.status_ttl_seconds))
+        registry = WorkerRegistry(max_jobs)
+        await registry.register(pool)
+        # Registered before the pool closes, so it runs after the heartbeat stops and before that.
+        stack.push_async_callback(registry.stop, pool)
+        beating = asyncio.create_task(registry.beat_forever(pool, settings.heartbeat_seconds))
+        stack.push_async_callback(_cancel, beating)
+        d = Deps(
+            settings,
+            pool,
+            storage,
+            StatusStore(ctx["redis"], settings.status_ttl_seconds),
+            FleetMetrics(ctx["redis"]),
+            registry,
+        )
         store_deps(ctx, d)
         if reconcile:
             reconciler = asyncio.create_task(run_reconciler(d, ctx["redis"]))
@@ -92,15 +107,16 @@ def create_worker(settings: Settings, *, reconcile: bool = True, **overrides: An
 
     max_jobs = int(overrides.get("max_jobs", MAX_JOBS))
     # Each running import holds one connection for its whole transaction and, at moments, needs
-    # two more (progress, heartbeat) from the same pool; plus one for the reconciler. A smaller
-    # pool lets imports wait forever on connections their own siblings hold.
-    pool_size = 3 * max_jobs + 1
+    # two more (progress, its watch) from the same pool; plus one each for the reconciler and the
+    # worker's heartbeat. A smaller pool lets imports wait forever on connections their own
+    # siblings hold.
+    pool_size = 3 * max_jobs + 2
     options: dict[str, Any] = {
         "queue_name": QUEUE_NAME,
         "redis_settings": redis_settings(settings.redis_url, command_retries=REDIS_COMMAND_RETRIES),
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
-        "max_jobs": MAX_JOBS,
+        "max_jobs": max_jobs,
         "poll_delay": POLL_DELAY_SECONDS,
         "keep_result": 60,
         "handle_signals": True,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from shared.db.imports import _IMPORT_COLUMNS, _import_from_row
+from shared.errors import ImportCancelled
 from shared.models import ContextType, ImportState, OutcomeImport
 
 # Advisory-lock namespace for "one import at a time per root account" (the second key is the account id).
@@ -33,27 +34,32 @@ SELECT id FROM outcome_imports
 WHERE root_account_id = $1 AND id < $2 AND workflow_state IN ('created', 'importing')
 ORDER BY id LIMIT 1
 """
+# Not an import that ended meanwhile (an operator cancelled it while it waited). Returns how
+# long it waited for its first attempt (NULL on later attempts).
 UPDATE_START_IMPORT = """
 UPDATE outcome_imports
-SET workflow_state = 'importing', progress = 0, started_at = now(), heartbeat_at = now(), updated_at = now(),
-    attempts = attempts + 1
-WHERE id = $1
+SET workflow_state = 'importing', progress = 0, rows_processed = 0, worker_id = $2, started_at = now(),
+    heartbeat_at = now(), updated_at = now(), attempts = attempts + 1
+WHERE id = $1 AND workflow_state IN ('created', 'importing')
+RETURNING CASE WHEN attempts = 1 THEN extract(epoch FROM now() - created_at)::float8 END AS waited
 """
+SELECT_IS_PAUSED = "SELECT EXISTS (SELECT 1 FROM paused_queues WHERE root_account_id = $1)"
 UPDATE_LATEST_POINTER = {
     ContextType.account: "UPDATE accounts SET latest_outcome_import_id = $2 WHERE id = $1",
     ContextType.course: "UPDATE courses SET latest_outcome_import_id = $2 WHERE id = $1",
 }
 UPDATE_PROGRESS = """
-UPDATE outcome_imports SET progress = $2, updated_at = now()
-WHERE id = $1 AND workflow_state = 'importing' AND progress < $2
+UPDATE outcome_imports SET progress = $2, rows_processed = $3, updated_at = now()
+WHERE id = $1 AND workflow_state = 'importing' AND rows_processed < $3
 """
 # clock_timestamp(), not now(): this runs at the end of the import's own long transaction, and
 # now() is the time that transaction began.
 UPDATE_FINISH_IMPORT = """
 UPDATE outcome_imports
-SET workflow_state = $2, progress = $3, error_count = error_count + $4, ended_at = clock_timestamp(),
-    updated_at = clock_timestamp()
+SET workflow_state = $2, progress = $3, error_count = error_count + $4, rows_processed = $5,
+    ended_at = clock_timestamp(), updated_at = clock_timestamp()
 WHERE id = $1
+RETURNING cancel_requested_at IS NOT NULL
 """
 DELETE_IMPORT_ERRORS = "DELETE FROM outcome_import_errors WHERE outcome_import_id = $1"
 UPDATE_FAIL_IMPORT = """
@@ -86,22 +92,36 @@ async def older_pending_import(conn: asyncpg.Connection, outcome_import: Outcome
     return value
 
 
-async def start_import(conn: asyncpg.Connection, outcome_import: OutcomeImport) -> None:
-    """`importing`, progress 0, and the context's latest pointer (spec §3.3); committed on return."""
+async def is_paused(conn: asyncpg.Pool | asyncpg.Connection, root_account_id: int) -> bool:
+    """Whether an operator paused this root account's queue (its waiting imports stay `created`)."""
+    return bool(await conn.fetchval(SELECT_IS_PAUSED, root_account_id))
+
+
+@dataclass(frozen=True, slots=True)
+class StartedImport:
+    waited_seconds: float | None  # from creation to this start, on the first attempt only
+
+
+async def start_import(conn: asyncpg.Connection, outcome_import: OutcomeImport, worker_id: str) -> StartedImport | None:
+    """`importing` on `worker_id`, progress 0, and the context's latest pointer (spec §3.3);
+    committed on return. None when the import has ended meanwhile (cancelled while it waited)."""
     async with conn.transaction():
-        await conn.execute(UPDATE_START_IMPORT, outcome_import.id)
+        row = await conn.fetchrow(UPDATE_START_IMPORT, outcome_import.id, worker_id)
+        if row is None:
+            return None
         await conn.execute(
             UPDATE_LATEST_POINTER[outcome_import.context_type], outcome_import.context_id, outcome_import.id
         )
+    return StartedImport(row["waited"])
 
 
-async def set_progress(pool: asyncpg.Pool, import_id: int, progress: int) -> None:
-    """Record progress at once (outside the import's transaction), without waiting for the disk:
-    the import goes on only once this returns, and a progress lost in a crash is written again
-    when the import runs again."""
+async def set_progress(pool: asyncpg.Pool, import_id: int, progress: int, rows_processed: int) -> None:
+    """Record progress and the data rows processed at once (outside the import's transaction),
+    without waiting for the disk: the import goes on only once this returns, and a progress lost
+    in a crash is written again when the import runs again."""
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SET LOCAL synchronous_commit = off")
-        await conn.execute(UPDATE_PROGRESS, import_id, progress)
+        await conn.execute(UPDATE_PROGRESS, import_id, progress, rows_processed)
 
 
 async def insert_errors(conn: asyncpg.Connection, import_id: int, errors: Sequence[tuple[int, str]]) -> None:
@@ -115,9 +135,13 @@ async def insert_errors(conn: asyncpg.Connection, import_id: int, errors: Sequen
 
 
 async def finish_import(
-    conn: asyncpg.Connection, import_id: int, state: ImportState, progress: int, new_errors: int
+    conn: asyncpg.Connection, import_id: int, state: ImportState, progress: int, new_errors: int, rows_processed: int
 ) -> None:
-    await conn.execute(UPDATE_FINISH_IMPORT, import_id, state.value, progress, new_errors)
+    """Record the final state in the import's transaction. Raises ImportCancelled when an operator
+    asked to cancel the import before this point: the caller's transaction must then roll back.
+    (A cancel asked later waits for this row, sees the import finished, and is refused.)"""
+    if await conn.fetchval(UPDATE_FINISH_IMPORT, import_id, state.value, progress, new_errors, rows_processed):
+        raise ImportCancelled()
 
 
 async def fail_import(conn: asyncpg.Connection, import_id: int, message: str) -> None:
@@ -128,19 +152,32 @@ async def fail_import(conn: asyncpg.Connection, import_id: int, message: str) ->
         await conn.execute(UPDATE_FAIL_IMPORT, import_id)
 
 
-UPDATE_HEARTBEAT = "UPDATE outcome_imports SET heartbeat_at = now() WHERE id = $1 AND workflow_state = 'importing'"
+UPDATE_HEARTBEAT = """
+UPDATE outcome_imports SET heartbeat_at = now() WHERE id = $1 AND workflow_state = 'importing'
+RETURNING cancel_requested_at IS NOT NULL
+"""
+SELECT_CANCEL_REQUESTED = "SELECT cancel_requested_at IS NOT NULL FROM outcome_imports WHERE id = $1"
 SELECT_ABANDONED_IMPORTS = """
 SELECT id FROM outcome_imports
 WHERE workflow_state = 'importing' AND coalesce(heartbeat_at, started_at) < now() - make_interval(secs => $1)
 ORDER BY id
 """
+# Not those of a paused queue: their jobs ended when they found it paused, and resuming enqueues them.
 SELECT_QUEUED_IMPORTS = """
-SELECT id FROM outcome_imports WHERE workflow_state = 'created' ORDER BY id LIMIT $1
+SELECT id FROM outcome_imports i
+WHERE workflow_state = 'created'
+  AND NOT EXISTS (SELECT 1 FROM paused_queues p WHERE p.root_account_id = i.root_account_id)
+ORDER BY id LIMIT $1
 """
 
 
-async def beat(conn: asyncpg.Pool | asyncpg.Connection, import_id: int) -> None:
-    await conn.execute(UPDATE_HEARTBEAT, import_id)
+async def beat(conn: asyncpg.Pool | asyncpg.Connection, import_id: int) -> bool:
+    """Mark the import alive; return whether an operator asked to cancel it."""
+    return bool(await conn.fetchval(UPDATE_HEARTBEAT, import_id))
+
+
+async def cancel_requested(conn: asyncpg.Pool | asyncpg.Connection, import_id: int) -> bool:
+    return bool(await conn.fetchval(SELECT_CANCEL_REQUESTED, import_id))
 
 
 async def abandoned_imports(conn: asyncpg.Pool | asyncpg.Connection, stale_after_seconds: float) -> list[int]:
