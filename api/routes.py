@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import docs, imports, monitoring, outcomes, provisioning
+from api import docs, imports, monitoring, outcomes, provisioning, sessions
 
 
 def setup_routes(app: web.Application) -> None:
@@ -12,4 +12,5 @@ def setup_routes(app: web.Application) -> None:
     app.add_routes(provisioning.routes)
     app.add_routes(outcomes.routes)
     app.add_routes(monitoring.routes)
+    app.add_routes(sessions.routes)
     app.add_routes(docs.routes)
