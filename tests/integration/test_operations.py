@@ -149,3 +149,31 @@ async def test_finished_imports_workers_and_throughput_after_a_real_run(
     other = (await _get(client, "/throughput", world.headers[ADMIN_B]))["minutes"]
     assert sum(m["rows"] for m in other) == 0
     assert (await _get(client, "/imports?state=finished", world.headers[ADMIN_B]))["imports"] == []
+
+
+async def test_every_view_answers_what_the_openapi_document_says(
+    client: Client, world: OpsWorld, run_worker: Callable[[], Awaitable[None]]
+) -> None:
+    from api.docs import load_openapi
+    from tests.integration.test_openapi import assert_matches, schema_errors
+
+    document = load_openapi()
+    done = await post_import(client, world.headers[SITE], world.path("C1"), small_file("c", 3))
+    await run_worker()
+    waiting = await post_import(client, world.headers[SITE], world.path("A"), small_file("a", 3))
+    await expect_json(await client.post(f"{OPS}/queues/{world.accounts['A']}/pause", headers=world.headers[SITE]), 200)
+    assert_matches(document, "OpsMe", await _get(client, "/me", world.headers[ADMIN_A]))
+    for state in ("waiting", "finished"):
+        (found,) = (await _get(client, f"/imports?state={state}", world.headers[SITE]))["imports"]
+        assert found["id"] == (waiting if state == "waiting" else done)
+        assert_matches(document, "OpsImport", found)
+    assert_matches(document, "OpsImport", await _get(client, f"/imports/{done}", world.headers[SITE]))
+    for queue in (await _get(client, "/queues", world.headers[SITE]))["queues"]:
+        assert_matches(document, "OpsQueue", queue)
+    (worker,) = (await _get(client, "/workers", world.headers[SITE]))["workers"]
+    assert_matches(document, "OpsWorker", worker)
+    assert_matches(document, "OpsThroughput", await _get(client, "/throughput", world.headers[SITE]))
+    (entry,) = (await _get(client, "/audit_log", world.headers[SITE]))["entries"]
+    assert_matches(document, "OpsAuditEntry", entry)
+    # The checks can fail: a key too many is refused.
+    assert schema_errors(document, {"$ref": "#/components/schemas/OpsQueue"}, {**queue, "extra": 1})
