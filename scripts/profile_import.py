@@ -47,6 +47,7 @@ from shared.db import imports as iq  # noqa: E402
 from shared.db.accounts import load_context  # noqa: E402
 from shared.db.migrate import migrate  # noqa: E402
 from shared.db.pool import create_pool  # noqa: E402
+from shared.fleet_metrics import FleetMetrics  # noqa: E402
 from shared.models import ContextType  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.status import StatusStore  # noqa: E402
@@ -55,6 +56,7 @@ from tests.support.files import outcomes_file  # noqa: E402
 from worker.__main__ import tune_garbage_collector  # noqa: E402
 from worker.deps import Deps, store_deps  # noqa: E402
 from worker.jobs import run_outcome_import  # noqa: E402
+from worker.registry import WorkerRegistry  # noqa: E402
 
 # Columns that say what an import did; timestamps are left out, they differ on every run.
 _DIGEST_QUERIES = (
@@ -160,7 +162,8 @@ async def main(args: argparse.Namespace) -> None:
                 "INSERT INTO users (name, sortable_name, short_name) VALUES ('p', 'p', 'p') RETURNING id"
             )
             ctx: dict[str, object] = {"redis": redis}
-            store_deps(ctx, Deps(settings, pool, storage, StatusStore(redis, 60)))
+            status = StatusStore(redis, 60)
+            store_deps(ctx, Deps(settings, pool, storage, status, FleetMetrics(redis), WorkerRegistry(1)))
             for attempt in range(2 if args.twice else 1):
                 outcome_import = await iq.insert_import(
                     pool,
