@@ -10,6 +10,7 @@ from aiohttp import web
 from arq import create_pool as create_arq_pool
 
 from api.auth_cache import TtlCache
+from api.dashboard.security import add_security_headers
 from api.deps import DEPS, Deps
 from api.errors import error_middleware
 from api.routes import setup_routes
@@ -71,4 +72,5 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_open_dependencies)
     setup_routes(app)
+    app.on_response_prepare.append(add_security_headers)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from api import docs, imports, monitoring, outcomes, provisioning, sessions
+from api.dashboard import routes as dashboard
 
 
 def setup_routes(app: web.Application) -> None:
@@ -13,4 +14,5 @@ def setup_routes(app: web.Application) -> None:
     app.add_routes(outcomes.routes)
     app.add_routes(monitoring.routes)
     app.add_routes(sessions.routes)
+    app.add_routes(dashboard.routes)
     app.add_routes(docs.routes)

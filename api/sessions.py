@@ -56,15 +56,31 @@ async def session_user(request: web.Request) -> User | None:
 
 
 def same_origin(request: web.Request) -> bool:
-    """False when the browser says the request comes from a page of another origin.
+    """False when the browser says the request comes from a page of another site.
 
-    Only the host and port are compared: behind a proxy that ends TLS the app sees http while
-    the browser says https. No Origin header (an older browser, or a non-browser client) passes.
+    Browsers send `Sec-Fetch-Site`; the Origin header is no use with our `Referrer-Policy:
+    no-referrer`, under which Chromium sends `Origin: null` even from our own form. Without
+    `Sec-Fetch-Site`, an Origin must name this host (only the host and port: behind a proxy that
+    ends TLS the app sees http where the browser says https). A request with neither (a
+    non-browser client) passes: no browser sent it on another site's behalf.
     """
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site in ("same-origin", "none")
     origin = request.headers.get("Origin")
     if origin is None:
         return True
     return URL(origin).authority == request.host
+
+
+def came_over_tls(request: web.Request) -> bool:
+    """True for HTTPS, also when a proxy in front ended TLS and says so in `X-Forwarded-Proto`.
+
+    Trusting the header costs nothing: it can only add `Secure`, which makes a browser send the
+    cookie over HTTPS only.
+    """
+    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    return request.secure or forwarded == "https"
 
 
 async def sign_in(request: web.Request, response: web.StreamResponse, token: str) -> bool:
@@ -82,7 +98,7 @@ async def sign_in(request: web.Request, response: web.StreamResponse, token: str
         path="/",
         httponly=True,
         samesite="Strict",
-        secure=request.secure,
+        secure=came_over_tls(request),
     )
     return True
 
@@ -107,5 +123,5 @@ async def sign_out(request: web.Request) -> web.Response:
         with translate_db_errors():
             await close_session(request.app[DEPS].pool, request.cookies[COOKIE_NAME])
     response = web.Response(status=204)
-    response.del_cookie(COOKIE_NAME, path="/", httponly=True, samesite="Strict", secure=request.secure)
+    response.del_cookie(COOKIE_NAME, path="/", httponly=True, samesite="Strict", secure=came_over_tls(request))
     return response
