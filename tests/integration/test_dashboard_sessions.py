@@ -14,8 +14,10 @@ from aiohttp.test_utils import TestClient
 
 from api.dashboard.routes import STATIC_FILES
 from api.dashboard.security import CONTENT_SECURITY_POLICY
+from api.docs import load_openapi
 from api.sessions import COOKIE_NAME
 from tests.conftest import ADMIN_TOKEN
+from tests.integration.test_openapi import assert_matches
 
 Client = TestClient[Any, Any]
 
@@ -78,6 +80,7 @@ async def test_signing_in_sets_a_strict_http_only_cookie_naming_a_session_stored
     body = await resp.json()
     assert body["csrf_token"] == stored["csrf_token"]
     assert body["user"]["name"] == "Site Admin"
+    assert_matches(load_openapi(), "DashboardSession", body)
 
     resp = await client.get("/dashboard")
     assert resp.status == 200 and resp.content_type == "text/html"
