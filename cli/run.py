@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"\noutcome-imports is running at {url}\n"
             f"admin token: {env['OUTCOME_IMPORTS_BOOTSTRAP_TOKEN']}\n"
+            f"operations dashboard: {url}/dashboard (sign in with the admin token)\n"
             f'try: curl -F attachment=@outcomes.csv -H "Authorization: Bearer <token>" '
             f"{url}/api/v1/accounts/1/outcome_imports\n"
             "Ctrl-C stops everything.",
