@@ -13,11 +13,13 @@ from api.auth_cache import TtlCache
 from api.dashboard.security import add_security_headers
 from api.deps import DEPS, Deps
 from api.errors import error_middleware
+from api.metrics import METRICS, ApiMetrics, http_metrics_middleware
 from api.routes import setup_routes
 from api.throttling import throttle_middleware
 from shared.db.accounts import ensure_bootstrap_admin
 from shared.db.migrate import apply_migrations
 from shared.db.pool import create_pool
+from shared.fleet_metrics import FleetMetrics
 from shared.queue import redis_settings
 from shared.settings import Settings
 from shared.status import StatusStore
@@ -62,14 +64,19 @@ async def _open_dependencies(app: web.Application) -> AsyncIterator[None]:
             TtlCache(ttl),
             TtlCache(ttl),
             TtlCache(ttl),
+            FleetMetrics(redis),
         )
         yield
 
 
 def create_app(settings: Settings) -> web.Application:
     """The API; connections open when the app starts and close when it stops."""
-    app = web.Application(middlewares=[throttle_middleware, error_middleware], client_max_size=1024**2)
+    # The metrics middleware is outermost: it counts the answers the other two make as well.
+    app = web.Application(
+        middlewares=[http_metrics_middleware, throttle_middleware, error_middleware], client_max_size=1024**2
+    )
     app[SETTINGS] = settings
+    app[METRICS] = ApiMetrics(settings.metrics_cache_seconds)
     app.cleanup_ctx.append(_open_dependencies)
     setup_routes(app)
     app.on_response_prepare.append(add_security_headers)

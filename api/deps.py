@@ -10,6 +10,7 @@ from arq.connections import ArqRedis
 
 from api.auth_cache import TtlCache
 from shared.db.accounts import Context, User
+from shared.fleet_metrics import FleetMetrics
 from shared.settings import Settings
 from shared.status import StatusStore
 from shared.storage import Storage
@@ -27,6 +28,7 @@ class Deps:
     users: TtlCache[bytes, User]  # by token digest
     contexts: TtlCache[tuple[str, int], Context]
     permissions: TtlCache[tuple[int, str], bool]  # (user id, context key)
+    fleet: FleetMetrics
 
 
 DEPS = web.AppKey("deps", Deps)

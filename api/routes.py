@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import docs, imports, monitoring, outcomes, provisioning, sessions
+from api import docs, imports, metrics, monitoring, outcomes, provisioning, sessions
 from api.dashboard import routes as dashboard
 
 
@@ -13,6 +13,7 @@ def setup_routes(app: web.Application) -> None:
     app.add_routes(provisioning.routes)
     app.add_routes(outcomes.routes)
     app.add_routes(monitoring.routes)
+    app.add_routes(metrics.routes)
     app.add_routes(sessions.routes)
     app.add_routes(dashboard.routes)
     app.add_routes(docs.routes)
