@@ -10,12 +10,17 @@ import sys
 from shared.errors import ConfigurationError
 from shared.logs import configure_logging
 from shared.settings import Settings
+from worker.metrics import serve_worker_metrics
 from worker.settings import create_worker
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="outcome-imports worker", description="Process outcome imports")
     parser.add_argument("--burst", action="store_true", help="exit once the queue is empty")
+    parser.add_argument(
+        "--metrics-port", type=int, help="serve this process's metrics for Prometheus on this port (/metrics)"
+    )
+    parser.add_argument("--metrics-host", default="0.0.0.0", help="address for --metrics-port (default all)")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env(os.environ)
@@ -23,6 +28,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(str(exc))
     configure_logging(settings.log_level)
     worker = create_worker(settings, burst=args.burst)
+    if args.metrics_port is not None:
+        try:
+            serve_worker_metrics(worker, args.metrics_port, args.metrics_host)
+        except OSError as exc:
+            sys.exit(f"--metrics-port {args.metrics_port}: {exc}")
     tune_garbage_collector()
     worker.run()
 
