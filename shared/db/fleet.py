@@ -28,21 +28,38 @@ CROSS JOIN LATERAL (
 ) oldest
 WHERE c.workflow_state = 'created' AND c.imports > 0
 """
-# `LIMIT c.imports`: the count and the rows are read in one snapshot, so the scan of a root
-# account's pending entries stops at its last running import instead of walking its whole queue
-# (running imports are the oldest pending ones: a root account's imports run in order).
+# A root account's imports run one at a time and in id order, so its running import is its oldest
+# pending one. So the running imports are found by walking each root account's pending entries
+# from the oldest, one index entry a step, until as many have been met as the count (read in the
+# same snapshot) says there are: one step per running import, more only if that order was broken,
+# and exact either way. Filtering on `importing` instead lets the planner read every pending row.
 SELECT_RUNNING_IMPORTS = """
+WITH RECURSIVE walk AS (
+    SELECT c.root_account_id, c.imports AS running_left, first.*
+    FROM outcome_import_state_counts c
+    CROSS JOIN LATERAL (
+        SELECT i.id, i.workflow_state, i.worker_id, i.heartbeat_at, i.started_at FROM outcome_imports i
+        WHERE i.root_account_id = c.root_account_id AND i.workflow_state IN ('created', 'importing')
+        ORDER BY i.id LIMIT 1
+    ) first
+    WHERE c.workflow_state = 'importing' AND c.imports > 0
+    UNION ALL
+    SELECT w.root_account_id, w.running_left - (w.workflow_state = 'importing')::int, next.*
+    FROM walk w
+    CROSS JOIN LATERAL (
+        SELECT i.id, i.workflow_state, i.worker_id, i.heartbeat_at, i.started_at FROM outcome_imports i
+        WHERE i.root_account_id = w.root_account_id AND i.workflow_state IN ('created', 'importing')
+          AND i.id > w.id
+        ORDER BY i.id LIMIT 1
+    ) next
+    WHERE w.running_left - (w.workflow_state = 'importing')::int > 0
+)
 SELECT count(w.id) AS held_by_live_workers,
        count(*) FILTER (WHERE coalesce(r.heartbeat_at, r.started_at) < now() - make_interval(secs => $1)) AS stalled
-FROM outcome_import_state_counts c
-CROSS JOIN LATERAL (
-    SELECT i.worker_id, i.heartbeat_at, i.started_at FROM outcome_imports i
-    WHERE i.root_account_id = c.root_account_id AND i.workflow_state = 'importing'
-    ORDER BY i.id LIMIT c.imports
-) r
+FROM walk r
 LEFT JOIN workers w
     ON w.id = r.worker_id AND w.stopped_at IS NULL AND w.heartbeat_at > now() - make_interval(secs => $1)
-WHERE c.workflow_state = 'importing' AND c.imports > 0
+WHERE r.workflow_state = 'importing'
 """
 SELECT_LIVE_WORKERS = """
 SELECT count(*) AS live, coalesce(sum(max_jobs), 0)::bigint AS slots FROM workers

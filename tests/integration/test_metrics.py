@@ -232,9 +232,10 @@ async def test_running_imports_and_live_workers_are_seen_while_a_worker_holds_an
 async def test_gauges_of_workers_stalled_imports_and_paused_queues(
     client: Client, admin_headers: dict[str, str], db: asyncpg.Connection
 ) -> None:
+    # Waiting before running ones: never so in a worker's hands, and counted exactly all the same.
+    await post_import(client, admin_headers, "accounts/1", small_file("waiting", 1))
     held = await post_import(client, admin_headers, "accounts/1", small_file("held", 1))
     stalled = await post_import(client, admin_headers, "accounts/1", small_file("stalled", 1))
-    await post_import(client, admin_headers, "accounts/1", small_file("waiting", 1))
     # Rows as workers would have left them: one beating, one silent past stale-after, one stopped.
     await db.execute(
         """
