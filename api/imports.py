@@ -62,6 +62,7 @@ async def create_import(request: web.Request) -> web.Response:
         raise
     body = outcome_import.as_canvas_json([])
     await deps.status.put(outcome_import.id, context.key, body)
+    await deps.fleet.record_upload(context.root_account_id, stored.size)
     try:
         await enqueue_import(deps.redis, outcome_import.id)
     except QueueUnavailable:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import docs, imports, metrics, monitoring, outcomes, provisioning, sessions
+from api import docs, imports, metrics, monitoring, operation_controls, operations, outcomes, provisioning, sessions
 from api.dashboard import routes as dashboard
 
 
@@ -14,6 +14,8 @@ def setup_routes(app: web.Application) -> None:
     app.add_routes(outcomes.routes)
     app.add_routes(monitoring.routes)
     app.add_routes(metrics.routes)
+    app.add_routes(operations.routes)
+    app.add_routes(operation_controls.routes)
     app.add_routes(sessions.routes)
     app.add_routes(dashboard.routes)
     app.add_routes(docs.routes)
