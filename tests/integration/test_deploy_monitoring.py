@@ -1,10 +1,11 @@
 """The monitoring files under deploy/ agree with the metrics the code serves and with each other.
 
-The Grafana dashboard and the alert rules may name only metrics of the contract, and combine the
-fleet-wide ones (which every API process serves alike, read from PostgreSQL and Redis) with max,
-never sum: two API replicas would count every import twice. The Compose and Kubernetes files scrape
-the ports and paths the processes serve, with the metrics token, under the job names the alerts and
-panels select on. Offline and fast; `kubectl kustomize` and `promtool` run when they are installed
+The Grafana dashboard and the alert rules may name only metrics that a /metrics page really serves
+(rendered here by api/metrics.py from made-up figures), and must combine the fleet-wide ones (which
+every API process serves alike, read from PostgreSQL and Redis) with max, never sum: two API
+replicas would count every import twice. The Compose and Kubernetes files scrape the ports and
+paths the processes serve, with the metrics token, under the job names the alerts and panels
+select on. Offline and fast; `kubectl kustomize` and `promtool` run when they are installed
 (Debian's `prometheus` package has promtool), else those tests are skipped.
 """
 
@@ -20,6 +21,13 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from api.metrics import ApiMetrics, FleetFigures
+from shared.db.fleet import FleetGauges, LiveWorkers, RunningImports
+from shared.fleet_metrics import FleetCounters, HistogramCounts
+from shared.models import ImportState
+from worker.__main__ import main as worker_main
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -31,8 +39,8 @@ DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 JOBS = {"api": "outcome-imports-api", "worker": "outcome-imports-worker"}
 API_PORT, WORKER_METRICS_PORT = 8080, 9100
 
-# The metric names of the issue-12 contract. api/metrics.py exports no list of them, so they are
-# kept here: a name in a panel or a rule that the code does not serve would show nothing, silently.
+# The metrics of the issue-12 contract, sorted by how they may be combined over API processes.
+# test_the_contract_lists_exactly_what_the_code_serves keeps this in step with api/metrics.py.
 ROOT_ACCOUNT_GAUGES = {
     "outcome_imports_imports",
     "outcome_imports_waiting_imports",
@@ -63,7 +71,11 @@ FLEET_WIDE = ROOT_ACCOUNT_GAUGES | FLEET_GAUGES | ROOT_ACCOUNT_COUNTERS | FLEET_
 HISTOGRAMS = FLEET_HISTOGRAMS | {"outcome_imports_http_request_duration_seconds"}
 KNOWN_METRICS = FLEET_WIDE | PER_PROCESS
 
+# worker/metrics.py serves it from a port of the worker's own; it is not on the API's page.
+WORKER_JOBS_RUNNING = "outcome_imports_worker_jobs_running"
+
 METRIC_NAME = re.compile(r"outcome_imports_[a-z_]+")
+ANY_METRIC_NAME = re.compile(r"\b(?:outcome_imports|process|python)_[a-z_]+")
 # What may stand right before a fleet-wide metric: max over the API processes, or absent().
 FLEET_COMBINED = re.compile(r"(max(?: by \([a-z_, ]*\))? ?\((?:(?:rate|increase)\()?|absent\()$")
 
@@ -75,6 +87,33 @@ def metric_names(expr: str) -> set[str]:
         base = re.sub(r"_(bucket|sum|count)$", "", name)
         names.add(base if base in HISTOGRAMS else name)
     return names
+
+
+def served_sample_names() -> set[str]:
+    """The sample names of an API process's /metrics page, every family with a sample, plus the
+    worker's gauge. Whatever a panel or a rule names must be one of these, or it shows nothing."""
+    metrics = ApiMetrics(cache_seconds=0)
+    metrics.observe_request("/health", "GET", 200, 0.01)
+    gauges = FleetGauges(
+        imports={(1, ImportState.created.value): 1},
+        oldest_wait_seconds={1: 5.0},
+        paused_root_account_ids=[1],
+        workers=LiveWorkers(live=1, slots=4),
+        running=RunningImports(held_by_live_workers=0, stalled=0),
+    )
+    histogram = HistogramCounts(bounds=(1.0,), counts=(1, 0), sum=0.5)
+    counters = FleetCounters(
+        rows_processed={1: 1},
+        row_errors={1: 1},
+        finished={(1, ImportState.failed): 1},
+        uploads={1: 1},
+        upload_bytes={1: 1},
+        queue_wait=histogram,
+        run_seconds=histogram,
+    )
+    page = metrics.render(FleetFigures(gauges, counters)).decode()
+    served = {sample.name for family in text_string_to_metric_families(page) for sample in family.samples}
+    return served | {WORKER_JOBS_RUNNING}
 
 
 def dashboard() -> dict[str, Any]:
@@ -101,9 +140,18 @@ def all_exprs() -> Iterator[tuple[str, str]]:
         yield f"alert {rule['alert']}", rule["expr"]
 
 
+def test_the_contract_lists_exactly_what_the_code_serves() -> None:
+    served = {name for name in served_sample_names() if name.startswith("outcome_imports_")}
+    assert {name for name in served if not name.endswith("_created")} == {
+        *(KNOWN_METRICS - HISTOGRAMS),
+        *(f"{histogram}_{suffix}" for histogram in HISTOGRAMS for suffix in ("bucket", "sum", "count")),
+    }
+
+
 def test_every_metric_of_the_panels_and_rules_is_one_the_code_serves() -> None:
+    served = served_sample_names()
     for where, expr in all_exprs():
-        unknown = metric_names(expr) - KNOWN_METRICS
+        unknown = set(ANY_METRIC_NAME.findall(expr)) - served
         assert not unknown, f"{where} uses {unknown}, which no process serves"
     for histogram in HISTOGRAMS:
         for where, expr in all_exprs():
@@ -246,6 +294,15 @@ def test_the_kubernetes_scrape_jobs_find_the_pods_by_their_labels_and_send_the_t
         assert keep["regex"] == f"outcome-imports;{component};true"
     assert jobs[JOBS["api"]]["authorization"]["type"] == "Bearer"
     assert "authorization" not in jobs[JOBS["worker"]]
+
+
+def test_the_worker_command_takes_the_metrics_port_flag_the_deploy_files_pass(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        worker_main(["--help"])
+    assert exit_info.value.code == 0
+    assert "--metrics-port" in capsys.readouterr().out
 
 
 def kustomize(directory: Path) -> list[dict[str, Any]]:
