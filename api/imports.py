@@ -14,6 +14,7 @@ from api.uploads import charset_error, read_upload
 from shared.db import imports as queries
 from shared.db.accounts import Context
 from shared.db.errors import translate_db_errors
+from shared.db.turns import is_first_in_line, lock_turns
 from shared.errors import QueueUnavailable
 from shared.models import ImportState
 from shared.queue import enqueue_import
@@ -47,28 +48,33 @@ async def create_import(request: web.Request) -> web.Response:
     stored = await deps.storage.put_stream(new_object_key(), upload.chunks)
     try:
         with translate_db_errors():
-            outcome_import = await queries.insert_import(
-                deps.pool,
-                context,
-                user.id,
-                stored,
-                file_name=upload.file_name,
-                content_type=upload.content_type,
-                target_group_id=target_group_id,
-                import_type=import_type,
-            )
+            async with deps.pool.acquire() as conn, conn.transaction():
+                await lock_turns(conn, context.root_account_id)
+                outcome_import = await queries.insert_import(
+                    conn,
+                    context,
+                    user.id,
+                    stored,
+                    file_name=upload.file_name,
+                    content_type=upload.content_type,
+                    target_group_id=target_group_id,
+                    import_type=import_type,
+                )
+                first_in_line = await is_first_in_line(conn, context.root_account_id, outcome_import.id)
     except BaseException:
         await deps.storage.delete(stored.key)
         raise
     body = outcome_import.as_canvas_json([])
     await deps.status.put(outcome_import.id, context.key, body)
     await deps.fleet.record_upload(context.root_account_id, stored.size)
-    try:
-        await enqueue_import(deps.redis, outcome_import.id)
-    except QueueUnavailable:
-        # The import is committed, and PostgreSQL is the truth: the workers' reconciler enqueues
-        # every `created` import that has no job, as soon as Redis answers again.
-        logger.warning("import_id=%s: Redis unavailable; the reconciler will enqueue it", outcome_import.id)
+    # Only the first in line gets a job; the import before it hands the turn on (shared/db/turns.py).
+    if first_in_line:
+        try:
+            await enqueue_import(deps.redis, outcome_import.id)
+        except QueueUnavailable:
+            # The import is committed, and PostgreSQL is the truth: the workers' reconciler
+            # enqueues every first-in-line import that has no job, as soon as Redis answers again.
+            logger.warning("import_id=%s: Redis unavailable; the reconciler will enqueue it", outcome_import.id)
     logger.info("created import_id=%s context=%s bytes=%s", outcome_import.id, context.key, stored.size)
     return web.json_response(body)
 

@@ -21,9 +21,10 @@ from shared.db import operations as queries
 from shared.db.errors import translate_db_errors
 from shared.db.import_jobs import get_import_for_job
 from shared.db.imports import get_exposed_errors
+from shared.db.turns import is_first_in_line, lock_turns
 from shared.errors import ImportCancelled, QueueUnavailable
 from shared.models import ImportState
-from shared.queue import enqueue_import, requeue_import
+from shared.queue import enqueue_import, hand_on_turn
 
 logger = logging.getLogger(__name__)
 
@@ -47,13 +48,12 @@ async def _publish_status(deps: Deps, import_id: int) -> None:
         await deps.status.put(import_id, f"{view.context_type.value}:{view.context_id}", view.as_canvas_json(errors))
 
 
-async def _enqueue(deps: Deps, import_ids: list[int], *, again: bool) -> None:
-    """Queue the imports' jobs; with Redis away the workers' reconciler does it later."""
+async def _enqueue(deps: Deps, import_id: int) -> None:
+    """Queue the import's job; with Redis away the workers' reconciler does it later."""
     try:
-        for import_id in import_ids:
-            await (requeue_import if again else enqueue_import)(deps.redis, import_id)
+        await enqueue_import(deps.redis, import_id)
     except QueueUnavailable:
-        logger.warning("Redis unavailable; the reconciler will enqueue import_ids=%s", import_ids)
+        logger.warning("import_id=%s: Redis unavailable; the reconciler will enqueue it", import_id)
 
 
 @routes.post(PREFIX + "/imports/{id}/cancel")
@@ -77,6 +77,7 @@ async def cancel_import(request: web.Request) -> web.Response:
         if action == "cancel_waiting_import":
             await _publish_status(deps, found.id)
             await deps.fleet.record_finished(found.root_account_id, ImportState.failed, None, 0)
+            await hand_on_turn(deps.pool, deps.redis, found.root_account_id)
         updated = await queries.get_import(deps.pool, found.id, ERRORS_IN_DETAIL)
     assert updated is not None
     logger.info("user_id=%s: %s import_id=%s", who.user.id, action, found.id)
@@ -91,9 +92,11 @@ async def retry_import(request: web.Request) -> web.Response:
     found = await visible_import(request, who, request.match_info["id"])
     with translate_db_errors():
         async with deps.pool.acquire() as conn, conn.transaction():
+            await lock_turns(conn, found.root_account_id)
             new_id = await queries.insert_retry(conn, found.id)
             if new_id is None:
                 raise _conflict(NOT_RETRYABLE)
+            first_in_line = await is_first_in_line(conn, found.root_account_id, new_id)
             await queries.record_audit(
                 conn,
                 who.user.id,
@@ -103,7 +106,8 @@ async def retry_import(request: web.Request) -> web.Response:
                 detail=f"new import {new_id}",
             )
         await _publish_status(deps, new_id)
-        await _enqueue(deps, [new_id], again=False)
+        if first_in_line:
+            await _enqueue(deps, new_id)
         created = await queries.get_import(deps.pool, new_id, ERRORS_IN_DETAIL)
     assert created is not None
     logger.info("user_id=%s: retry_import import_id=%s as import_id=%s", who.user.id, found.id, new_id)
@@ -141,15 +145,15 @@ async def pause_queue(request: web.Request) -> web.Response:
 
 @routes.post(PREFIX + "/queues/{root_account_id}/resume")
 async def resume_queue(request: web.Request) -> web.Response:
-    """Lift the pause and queue the root account's waiting imports again, oldest first. Idempotent."""
+    """Lift the pause; the root account's waiting imports run again, oldest first. Idempotent."""
     who = await controller(request)
     deps = request.app[DEPS]
     root_account_id = await _root_account(request, deps)
     with translate_db_errors():
         async with deps.pool.acquire() as conn, conn.transaction():
-            waiting = await queries.resume_queue(conn, root_account_id)
+            await queries.resume_queue(conn, root_account_id)
             await queries.record_audit(conn, who.user.id, "resume_queue", root_account_id=root_account_id)
-    # Their jobs ended when they found the queue paused (worker/jobs.py): enqueue them again.
-    await _enqueue(deps, waiting, again=True)
+        # A paused queue hands no turn on: its first waiting import gets its job now.
+        await hand_on_turn(deps.pool, deps.redis, root_account_id)
     logger.info("user_id=%s: resume_queue root_account_id=%s", who.user.id, root_account_id)
     return await _queue_response(deps, root_account_id)

@@ -163,7 +163,7 @@ async def main(args: argparse.Namespace) -> None:
             )
             ctx: dict[str, object] = {"redis": redis}
             status = StatusStore(redis, 60)
-            store_deps(ctx, Deps(settings, pool, storage, status, FleetMetrics(redis), WorkerRegistry(1)))
+            store_deps(ctx, Deps(settings, pool, redis, storage, status, FleetMetrics(redis), WorkerRegistry(1)))
             for attempt in range(2 if args.twice else 1):
                 outcome_import = await iq.insert_import(
                     pool,

@@ -1,7 +1,10 @@
-"""The job queue contract between the API and the worker: names and enqueueing only."""
+"""The job queue contract between the API and the worker: names, enqueueing, and handing turns on."""
 
 from __future__ import annotations
 
+import logging
+
+import asyncpg
 from arq.connections import ArqRedis, RedisSettings
 from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
 from redis.asyncio.retry import Retry
@@ -10,7 +13,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from shared.db.turns import lock_turns, next_in_line
 from shared.errors import QueueUnavailable
+
+logger = logging.getLogger(__name__)
 
 # Our own queue name, so the service can share a Redis with other arq users.
 QUEUE_NAME = "arq:outcome-imports"
@@ -77,3 +83,22 @@ async def requeue_import(redis: ArqRedis, import_id: int) -> None:
     except (RedisError, OSError) as exc:
         raise QueueUnavailable() from exc
     await enqueue_import(redis, import_id)
+
+
+async def hand_on_turn(pool: asyncpg.Pool, redis: ArqRedis, root_account_id: int) -> int | None:
+    """Give the next waiting import of the root account its job, once an import of it has ended
+    (call it after that end is committed); returns its id, if any (shared/db/turns.py).
+
+    With Redis away nothing is lost: the workers' reconciler enqueues first-in-line imports
+    that have no job.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        await lock_turns(conn, root_account_id)
+        import_id = await next_in_line(conn, root_account_id)
+    if import_id is not None:
+        try:
+            # Its job may have ended earlier ("not its turn", "paused"): requeue drops that result.
+            await requeue_import(redis, import_id)
+        except QueueUnavailable:
+            logger.warning("import_id=%s: Redis unavailable; the reconciler will enqueue it", import_id)
+    return import_id

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from arq.connections import ArqRedis
 
 from shared.fleet_metrics import FleetMetrics
 from shared.settings import Settings
@@ -20,6 +21,7 @@ _DEPS_KEY = "deps"
 class Deps:
     settings: Settings
     pool: asyncpg.Pool
+    redis: ArqRedis
     storage: Storage
     status: StatusStore
     fleet: FleetMetrics

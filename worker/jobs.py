@@ -21,6 +21,7 @@ from shared.db.accounts import load_context
 from shared.db.errors import UNAVAILABLE_ERRORS
 from shared.errors import DatabaseUnavailable, ImportCancelled, ImportFailed, StorageUnavailable
 from shared.models import ImportState
+from shared.queue import hand_on_turn
 from worker.apply import BatchApplier, ImportRun
 from worker.csv_records import read_records
 from worker.deps import Deps, deps
@@ -30,7 +31,7 @@ from worker.watch import ImportWatch, watch_import
 
 logger = logging.getLogger(__name__)
 
-# An earlier import of the same root account is still running: look again soon.
+# The import before this one is letting go of its root account's lock: look again soon.
 WAIT_FOR_TURN_SECONDS = 0.5
 MAX_OUTAGE_DEFER_SECONDS = 30
 NUL_IN_CELL = "A cell contains a NUL character, which cannot be stored"
@@ -86,18 +87,24 @@ async def _run(d: Deps, import_id: int, job_id: str | None) -> str:
         if record.outcome_import.workflow_state is ImportState.created and await queries.is_paused(
             conn, root_account_id
         ):
-            # The job ends here and costs nothing while the queue is paused: resuming enqueues
-            # the root account's waiting imports again (and the reconciler skips paused queues).
+            # The job ends here and costs nothing while the queue is paused: resuming hands the
+            # turn on (shared/db/turns.py).
             logger.info("import_id=%s waits: root account %s is paused", import_id, root_account_id)
             return "paused"
+        if await queries.older_pending_import(conn, record.outcome_import) is not None:
+            # Only the first in line has a job as a rule; this one ends, and the import before it
+            # hands the turn on when it ends.
+            return "not its turn"
         if not await queries.try_lock_root_account(conn, root_account_id):
+            # First in line, but the import before it is still letting go of its lock (or a
+            # duplicate job of this one runs): a moment's wait, for this one job only.
             raise Retry(defer=WAIT_FOR_TURN_SECONDS)
         try:
-            if await queries.older_pending_import(conn, record.outcome_import) is not None:
-                raise Retry(defer=WAIT_FOR_TURN_SECONDS)
-            return await _process(d, conn, record, job_id)
+            outcome = await _process(d, conn, record, job_id)
         finally:
             await _unlock(conn, root_account_id)
+    await hand_on_turn(d.pool, d.redis, root_account_id)
+    return outcome
 
 
 async def _unlock(conn: asyncpg.Connection, root_account_id: int) -> None:

@@ -90,6 +90,7 @@ def create_worker(settings: Settings, *, reconcile: bool = True, **overrides: An
         d = Deps(
             settings,
             pool,
+            ctx["redis"],
             storage,
             StatusStore(ctx["redis"], settings.status_ttl_seconds),
             FleetMetrics(ctx["redis"]),

@@ -162,11 +162,15 @@ SELECT id FROM outcome_imports
 WHERE workflow_state = 'importing' AND coalesce(heartbeat_at, started_at) < now() - make_interval(secs => $1)
 ORDER BY id
 """
-# Not those of a paused queue: their jobs ended when they found it paused, and resuming enqueues them.
+# Only the first in line of each root account has a job (shared/db/turns.py); not in a paused queue.
 SELECT_QUEUED_IMPORTS = """
 SELECT id FROM outcome_imports i
 WHERE workflow_state = 'created'
   AND NOT EXISTS (SELECT 1 FROM paused_queues p WHERE p.root_account_id = i.root_account_id)
+  AND NOT EXISTS (
+      SELECT 1 FROM outcome_imports o
+      WHERE o.root_account_id = i.root_account_id AND o.id < i.id AND o.workflow_state IN ('created', 'importing')
+  )
 ORDER BY id LIMIT $1
 """
 
@@ -186,5 +190,5 @@ async def abandoned_imports(conn: asyncpg.Pool | asyncpg.Connection, stale_after
 
 
 async def queued_imports(conn: asyncpg.Pool | asyncpg.Connection, limit: int = 10_000) -> list[int]:
-    """Imports waiting for a worker (state `created`), oldest first."""
+    """Imports whose turn it is (first waiting import of a root account that is not paused), oldest first."""
     return [r["id"] for r in await conn.fetch(SELECT_QUEUED_IMPORTS, limit)]

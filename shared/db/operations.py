@@ -150,9 +150,6 @@ INSERT_PAUSE = """
 INSERT INTO paused_queues (root_account_id, paused_by) VALUES ($1, $2) ON CONFLICT (root_account_id) DO NOTHING
 """
 DELETE_PAUSE = "DELETE FROM paused_queues WHERE root_account_id = $1"
-SELECT_WAITING_IDS_OF_ROOT = """
-SELECT id FROM outcome_imports WHERE root_account_id = $1 AND workflow_state = 'created' ORDER BY id
-"""
 
 Roots = Sequence[int] | None
 
@@ -334,7 +331,6 @@ async def pause_queue(conn: asyncpg.Connection, root_account_id: int, user_id: i
     await conn.execute(INSERT_PAUSE, root_account_id, user_id)
 
 
-async def resume_queue(conn: asyncpg.Connection, root_account_id: int) -> list[int]:
-    """Lift the pause; returns the root account's waiting imports, oldest first, to enqueue again."""
+async def resume_queue(conn: asyncpg.Connection, root_account_id: int) -> None:
+    """Lift the pause (idempotent); the caller hands the turn on (shared/queue.hand_on_turn)."""
     await conn.execute(DELETE_PAUSE, root_account_id)
-    return [r["id"] for r in await conn.fetch(SELECT_WAITING_IDS_OF_ROOT, root_account_id)]
