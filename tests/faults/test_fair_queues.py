@@ -17,6 +17,7 @@ from tests.support.canvas import create_conformance_contexts
 from worker.settings import create_worker
 
 BACKLOG = 100
+GROUP_FILE = b"vendor_guid,object_type,title,parent_guids\na-g,group,%s,\n"
 
 
 async def _state(db: asyncpg.Connection, import_id: int) -> str:
@@ -30,7 +31,7 @@ async def test_a_backlog_waits_without_jobs_while_another_district_runs_at_once(
 ) -> None:
     contexts = await create_conformance_contexts(client, admin_headers)
     a, b = contexts.path("A"), contexts.path("B")
-    seed_id = await post_import(client, admin_headers, a, b"vendor_guid,object_type,title,parent_guids\na-g,group,Group,\n")
+    seed_id = await post_import(client, admin_headers, a, GROUP_FILE % b"Group")
     worker = create_worker(settings, poll_delay=0.05, max_jobs=2)
     running = asyncio.create_task(worker.main())
     blocker = await asyncpg.connect(settings.database_url)
@@ -40,9 +41,7 @@ async def test_a_backlog_waits_without_jobs_while_another_district_runs_at_once(
         async with blocker.transaction():
             # District A's first import renames the group, and waits for this row lock meanwhile.
             await blocker.execute("SELECT 1 FROM learning_outcome_groups WHERE vendor_guid = 'a-g' FOR UPDATE")
-            head = await post_import(
-                client, admin_headers, a, b"vendor_guid,object_type,title,parent_guids\na-g,group,Renamed,\n"
-            )
+            head = await post_import(client, admin_headers, a, GROUP_FILE % b"Renamed")
             await wait_until(lambda: _is(db, head, "importing"), within=30, what="A's first import to start")
             backlog = [await post_import(client, admin_headers, a, small_file(f"a{n}", 2)) for n in range(BACKLOG)]
             # Only the first in line has a job: the backlog is rows in PostgreSQL, nothing in Redis.
