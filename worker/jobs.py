@@ -35,6 +35,10 @@ logger = logging.getLogger(__name__)
 WAIT_FOR_TURN_SECONDS = 0.5
 MAX_OUTAGE_DEFER_SECONDS = 30
 NUL_IN_CELL = "A cell contains a NUL character, which cannot be stored"
+NEVER_FINISHED = (
+    "The import was started {attempts} times and stopped each time before it could finish (its worker was"
+    " stopped, ran out of memory or reached the time limit); it is not tried again"
+)
 _DATABASE_AWAY: tuple[type[BaseException], ...] = (DatabaseUnavailable, *UNAVAILABLE_ERRORS)
 # Conflicts another transaction may cause (e.g. two root accounts creating one outcome guid at once).
 _RETRYABLE_DB_ERRORS = (
@@ -118,6 +122,12 @@ async def _unlock(conn: asyncpg.Connection, root_account_id: int) -> None:
 async def _process(d: Deps, conn: asyncpg.Connection, record: queries.ImportJobRecord, job_id: str | None) -> str:
     outcome_import = record.outcome_import
     import_id = outcome_import.id
+    if record.attempts >= d.settings.job_max_tries:
+        # Every start counts, so an import whose attempts keep dying (its worker killed, out of
+        # memory, or stopped at the job timeout) ends here instead of being started forever.
+        logger.warning("import_id=%s: started %s times without finishing; not tried again", import_id, record.attempts)
+        reporter = StatusReporter(d, outcome_import, record.file_line_count)
+        return await _fail(d, reporter, NEVER_FINISHED.format(attempts=record.attempts))
     started = await queries.start_import(conn, outcome_import, d.worker.id)
     if started is None:
         return "already finished"

@@ -26,6 +26,9 @@ def _decode_json(data: bytes) -> object:
     return json.loads(data)
 
 
+CLIENT_CHECK_SECONDS = 2
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # json columns (ratings) come back as Python objects, not strings.
     await conn.set_type_codec("json", encoder=_encode_json, decoder=_decode_json, schema="pg_catalog", format="binary")
@@ -41,7 +44,14 @@ async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 1
             max_size=max_size,
             init=_init_connection,
             command_timeout=600,
-            server_settings={"application_name": "outcome-imports"},
+            server_settings={
+                "application_name": "outcome-imports",
+                # A process that dies while its statement waits (on a lock, say) leaves its server
+                # session waiting, and holding every lock it took, until the server next writes to
+                # the socket. Checking the socket every few seconds ends such a session, so a killed
+                # worker's import and its root account's lock are free for another worker at once.
+                "client_connection_check_interval": f"{CLIENT_CHECK_SECONDS}s",
+            },
         )
     try:
         yield pool
