@@ -22,6 +22,7 @@ from shared.db.errors import translate_db_errors
 from shared.db.import_jobs import get_import_for_job
 from shared.db.imports import get_exposed_errors
 from shared.db.turns import is_first_in_line, lock_turns
+from shared.db.uploads import upload_deleted
 from shared.errors import ImportCancelled, QueueUnavailable
 from shared.models import ImportState
 from shared.queue import enqueue_import, hand_on_turn
@@ -32,6 +33,7 @@ routes = web.RouteTableDef()
 
 NOT_CANCELLABLE = "Only a waiting or running import can be cancelled"
 NOT_RETRYABLE = "Only a failed import can be retried"
+UPLOAD_GONE = "The import's file is no longer stored (uploads are kept {days} days after their import ends)"
 
 
 def _conflict(message: str) -> ApiError:
@@ -96,6 +98,8 @@ async def retry_import(request: web.Request) -> web.Response:
             new_id = await queries.insert_retry(conn, found.id)
             if new_id is None:
                 raise _conflict(NOT_RETRYABLE)
+            if await upload_deleted(conn, found.id):
+                raise _conflict(UPLOAD_GONE.format(days=deps.settings.upload_retention_days))
             first_in_line = await is_first_in_line(conn, found.root_account_id, new_id)
             await queries.record_audit(
                 conn,

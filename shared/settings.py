@@ -10,7 +10,9 @@ from shared.errors import ConfigurationError
 
 _PREFIX = "OUTCOME_IMPORTS_"
 # Settings where 0 means "off".
-_ZERO_ALLOWED = frozenset({"rate_limit_high_water_mark", "auth_cache_seconds", "metrics_cache_seconds"})
+_ZERO_ALLOWED = frozenset(
+    {"rate_limit_high_water_mark", "auth_cache_seconds", "metrics_cache_seconds", "upload_retention_days"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,9 @@ class Settings:
     # How long an API process reuses the fleet-wide figures it read for /metrics (0: every scrape
     # reads them), so that many scrapers cost PostgreSQL and Redis no more than one.
     metrics_cache_seconds: int = 2
+    # Stored uploads are deleted this many days after their import ended (0: kept forever); the
+    # import's record, status and errors stay. A retry needs the file, so it is refused after.
+    upload_retention_days: int = 30
     # How long a dashboard sign-in lasts (it also ends with the token it was opened with).
     dashboard_session_seconds: int = 8 * 3600
 

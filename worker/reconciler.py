@@ -5,6 +5,7 @@
   connection, so the re-run starts clean).
   If Redis lost the job meanwhile, the import is enqueued again instead.
 - Workers silent for a day are forgotten (the operations views show the last hour).
+- Stored uploads past retention are deleted (worker/retention.py).
 - Reconciler: PostgreSQL is the truth. An import it lists as `created` without an arq job in Redis
   (Redis restarted and lost its data, or the API died between commit and enqueue) is enqueued
   again. Enqueueing is idempotent, so several workers may do this at once. An import whose worker
@@ -22,20 +23,22 @@ from redis.exceptions import RedisError
 from shared.db import import_jobs as queries
 from shared.db.errors import UNAVAILABLE_ERRORS
 from shared.db.workers import delete_gone_workers
-from shared.errors import QueueUnavailable
+from shared.errors import QueueUnavailable, StorageUnavailable
 from shared.queue import missing_jobs, release_job, requeue_import
 from worker.deps import Deps
+from worker.retention import delete_expired_uploads
 
 logger = logging.getLogger(__name__)
 
 # Workers silent this long leave the operations views (they show the last hour).
 FORGET_WORKERS_AFTER_SECONDS = 24 * 3600
-_OUTAGES: tuple[type[BaseException], ...] = (*UNAVAILABLE_ERRORS, RedisError, QueueUnavailable)
+_OUTAGES: tuple[type[BaseException], ...] = (*UNAVAILABLE_ERRORS, RedisError, QueueUnavailable, StorageUnavailable)
 
 
 async def reconcile_once(d: Deps, redis: ArqRedis) -> tuple[list[int], list[int]]:
     """One pass; returns (released abandoned imports, re-enqueued imports)."""
     await delete_gone_workers(d.pool, FORGET_WORKERS_AFTER_SECONDS)
+    await delete_expired_uploads(d)
     abandoned = await queries.abandoned_imports(d.pool, d.settings.stale_after_seconds)
     abandoned_without_job = set(await missing_jobs(redis, abandoned))
     for import_id in abandoned:
