@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 
-from aiohttp import web
-
 from api.access_log import RedactingAccessLogger
 from api.app import create_app
+from api.serving import serve
 from shared.errors import ConfigurationError
 from shared.logs import configure_logging
 from shared.settings import Settings
@@ -25,8 +25,9 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigurationError as exc:
         sys.exit(str(exc))
     configure_logging(settings.log_level)
-    web.run_app(
-        create_app(settings), host=args.host, port=args.port, print=None, access_log_class=RedactingAccessLogger
+    app = create_app(settings)
+    asyncio.run(
+        serve(app, args.host, args.port, settings.shutdown_drain_seconds, access_log_class=RedactingAccessLogger)
     )
 
 

@@ -15,6 +15,7 @@ from api.deps import DEPS, Deps
 from api.errors import error_middleware
 from api.metrics import METRICS, ApiMetrics, http_metrics_middleware
 from api.routes import setup_routes
+from api.serving import IN_FLIGHT, InFlight
 from api.throttling import throttle_middleware
 from shared.db.accounts import ensure_bootstrap_admin
 from shared.db.migrate import apply_migrations
@@ -71,10 +72,14 @@ async def _open_dependencies(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings) -> web.Application:
     """The API; connections open when the app starts and close when it stops."""
-    # The metrics middleware is outermost: it counts the answers the other two make as well.
+    in_flight = InFlight()
+    # The metrics middleware is outermost: it counts the answers the others make as well. The
+    # in-flight count comes next, so a draining process closes every connection it answers.
     app = web.Application(
-        middlewares=[http_metrics_middleware, throttle_middleware, error_middleware], client_max_size=1024**2
+        middlewares=[http_metrics_middleware, in_flight.middleware, throttle_middleware, error_middleware],
+        client_max_size=1024**2,
     )
+    app[IN_FLIGHT] = in_flight
     app[SETTINGS] = settings
     app[METRICS] = ApiMetrics(settings.metrics_cache_seconds)
     app.cleanup_ctx.append(_open_dependencies)

@@ -59,6 +59,10 @@ class Settings:
     # Stored uploads are deleted this many days after their import ended (0: kept forever); the
     # import's record, status and errors stay. A retry needs the file, so it is refused after.
     upload_retention_days: int = 30
+    # On SIGTERM an API process stops listening, then lets the requests in flight (uploads too)
+    # finish for at most this long before closing them (api/serving.py). Keep it below the
+    # orchestrator's grace period (Kubernetes: terminationGracePeriodSeconds).
+    shutdown_drain_seconds: int = 25
     # How long a dashboard sign-in lasts (it also ends with the token it was opened with).
     dashboard_session_seconds: int = 8 * 3600
 
