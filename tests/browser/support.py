@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import asyncpg
 from aiohttp.test_utils import TestClient
 from arq import create_pool
-from arq.jobs import Job
+from arq.jobs import Job, JobStatus
 from playwright.async_api import ConsoleMessage, Locator, Page, expect
 
 from shared.queue import QUEUE_NAME, import_job_id, redis_settings
@@ -183,11 +183,11 @@ async def import_and_wait(client: TestClient[Any, Any], district_id: int, data: 
     return import_id
 
 
-async def job_result(service: Service, import_id: int) -> Any:
-    """What the worker's job for `import_id` returned, once it has run (arq keeps results a minute)."""
+async def job_status(service: Service, import_id: int) -> JobStatus:
+    """The state of the arq job for `import_id` (`not_found` when it has none)."""
     redis = await create_pool(redis_settings(service.redis_url, command_retries=1))
     try:
-        return await Job(import_job_id(import_id), redis, _queue_name=QUEUE_NAME).result(timeout=15)
+        return await Job(import_job_id(import_id), redis, _queue_name=QUEUE_NAME).status()
     finally:
         await redis.aclose()
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from arq.jobs import JobStatus
 from playwright.async_api import expect
 
-from tests.browser.support import Dashboard, create_district, held_import, job_result, outcomes_csv, upload
+from tests.browser.support import Dashboard, create_district, held_import, job_status, outcomes_csv, upload
 
 
 async def test_an_import_uploaded_while_its_district_is_paused_waits_until_resumed(dashboard: Dashboard) -> None:
@@ -21,10 +22,10 @@ async def test_an_import_uploaded_while_its_district_is_paused_waits_until_resum
         await expect(page.locator("#messages")).to_have_text("The queue of District B is paused.")
 
         waiting_id = await upload(client, district, outcomes_csv(10), "while-paused.csv")
-        # The worker took the new import's job and left the import waiting: nothing runs it now.
-        assert await job_result(dashboard.service, waiting_id) == "paused"
         await release()
         await expect(dashboard.import_row("Recently finished", running_id)).to_contain_text("succeeded")
+    # The import before it has ended and handed no turn on: the paused import has no job at all.
+    assert await job_status(dashboard.service, waiting_id) is JobStatus.not_found
     waiting = dashboard.import_row("Waiting imports", waiting_id)
     await expect(waiting).to_contain_text("while-paused.csv")
     await expect(waiting).to_contain_text("Paused")
