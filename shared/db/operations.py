@@ -72,18 +72,31 @@ class ImportList(str, Enum):
     failed = "failed"
 
 
-# Each list's filter and order match one of the partial indexes of migrations 0001 and 0008.
+# Each list's filter and order match a partial index (migrations 0001, 0008 and 0010), so a page
+# is read in index order and stops at its LIMIT, whatever the size of the table.
 _LISTS = {
-    ImportList.waiting: ("i.workflow_state = 'created'", "i.id"),
-    ImportList.running: ("i.workflow_state = 'importing'", "i.started_at, i.id"),
-    ImportList.finished: ("i.ended_at IS NOT NULL", "i.ended_at DESC, i.id DESC"),
-    ImportList.failed: ("i.workflow_state = 'failed'", "i.ended_at DESC, i.id DESC"),
+    ImportList.waiting: ("{t}.workflow_state = 'created'", "{t}.id"),
+    ImportList.running: ("{t}.workflow_state = 'importing'", "{t}.started_at, {t}.id"),
+    ImportList.finished: ("{t}.ended_at IS NOT NULL", "{t}.ended_at DESC, {t}.id DESC"),
+    ImportList.failed: ("{t}.workflow_state = 'failed'", "{t}.ended_at DESC, {t}.id DESC"),
 }
 SELECT_IMPORTS_ALL = {
-    kind: f"{_IMPORT_COLUMNS} WHERE {where} ORDER BY {order} LIMIT $1" for kind, (where, order) in _LISTS.items()
+    kind: f"{_IMPORT_COLUMNS} WHERE {where.format(t='i')} ORDER BY {order.format(t='i')} LIMIT $1"
+    for kind, (where, order) in _LISTS.items()
 }
+# Per root account first (each one an index range in order, a page at most), then merged: with
+# `root_account_id = ANY(...)` PostgreSQL read every row of those root accounts and sorted them.
 SELECT_IMPORTS_OF_ROOTS = {
-    kind: f"{_IMPORT_COLUMNS} WHERE {where} AND i.root_account_id = ANY($2::bigint[]) ORDER BY {order} LIMIT $1"
+    kind: f"""{_IMPORT_COLUMNS}
+WHERE i.id IN (
+    SELECT page.id FROM unnest($2::bigint[]) AS r(root_account_id)
+    CROSS JOIN LATERAL (
+        SELECT o.id FROM outcome_imports o
+        WHERE o.root_account_id = r.root_account_id AND {where.format(t='o')}
+        ORDER BY {order.format(t='o')} LIMIT $1
+    ) page
+)
+ORDER BY {order.format(t='i')} LIMIT $1"""
     for kind, (where, order) in _LISTS.items()
 }
 SELECT_IMPORT = f"{_IMPORT_COLUMNS} WHERE i.id = $1"
