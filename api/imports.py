@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from api import import_actions
 from api.auth import authorize_context, parse_id
 from api.deps import DEPS, Deps
 from api.errors import ApiError, record_not_found
@@ -143,8 +144,38 @@ async def created_group_ids(request: web.Request) -> web.Response:
     return web.json_response(queries.ids_as_strings(ids))
 
 
+async def _import_of_context(request: web.Request, deps: Deps, context: Context) -> int:
+    """The import named in the path (an id or `latest`), if it is one of this context; Canvas's 404 otherwise."""
+    import_id = await _find_import_id(request, deps, context)
+    with translate_db_errors():
+        found = await queries.get_import(deps.pool, context, import_id)
+    if found is None:
+        raise record_not_found(f"Couldn't find OutcomeImport with 'id'={import_id}")
+    return import_id
+
+
+async def cancel_import(request: web.Request) -> web.Response:
+    """Cancel a waiting or running import of the context (api/import_actions.py); the import as it is now."""
+    deps = request.app[DEPS]
+    context, user = await authorize_context(request)
+    import_id = await _import_of_context(request, deps, context)
+    await import_actions.cancel_import(deps, user.id, import_id, context.root_account_id)
+    return web.json_response(await _import_json(deps, context, import_id))
+
+
+async def retry_import(request: web.Request) -> web.Response:
+    """201 and a new import of a failed import's stored file (api/import_actions.py)."""
+    deps = request.app[DEPS]
+    context, user = await authorize_context(request)
+    import_id = await _import_of_context(request, deps, context)
+    new_id = await import_actions.retry_import(deps, user.id, import_id, context.root_account_id)
+    return web.json_response(await _import_json(deps, context, new_id), status=201)
+
+
 for _prefix in _CONTEXTS:
     routes.post(f"{_prefix}/outcome_imports")(create_import)
     routes.post(f"{_prefix}/outcome_imports/group/{{group_id}}")(create_import)
     routes.get(f"{_prefix}/outcome_imports/{{id}}")(show_import)
     routes.get(f"{_prefix}/outcome_imports/{{id}}/created_group_ids")(created_group_ids)
+    routes.post(f"{_prefix}/outcome_imports/{{id}}/cancel")(cancel_import)
+    routes.post(f"{_prefix}/outcome_imports/{{id}}/retry")(retry_import)
