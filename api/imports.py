@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 
 from api import import_actions
 from api.auth import authorize_context, parse_id
 from api.deps import DEPS, Deps
-from api.errors import ApiError, record_not_found
+from api.errors import ApiError, bad_request, errors_body, record_not_found
 from api.uploads import charset_error, read_upload
+from shared.db import idempotency
 from shared.db import imports as queries
 from shared.db.accounts import Context
 from shared.db.errors import translate_db_errors
@@ -26,6 +29,9 @@ logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 IMPORT_TYPES = frozenset({"instructure_csv"})
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY = 255
+KEY_REUSED = "This Idempotency-Key was used for a different upload in the last 24 hours"
 _CONTEXTS = ("/api/v1/accounts/{account_id}", "/api/v1/courses/{course_id}")
 
 
@@ -40,6 +46,7 @@ async def create_import(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     context, user = await authorize_context(request)
     target_group_id = await _target_group(request, deps, context)
+    key = _idempotency_key(request)
     upload = await read_upload(request, deps.settings.max_upload_bytes)
     import_type = upload.params.get("import_type") or "instructure_csv"
     if import_type not in IMPORT_TYPES:
@@ -47,24 +54,33 @@ async def create_import(request: web.Request) -> web.Response:
     if upload.bad_charset:
         raise charset_error()
     stored = await deps.storage.put_stream(new_object_key(), upload.chunks)
+    fingerprint = _fingerprint(context, target_group_id, import_type, stored.sha256)
     try:
         with translate_db_errors():
             async with deps.pool.acquire() as conn, conn.transaction():
-                await lock_turns(conn, context.root_account_id)
-                outcome_import = await queries.insert_import(
-                    conn,
-                    context,
-                    user.id,
-                    stored,
-                    file_name=upload.file_name,
-                    content_type=upload.content_type,
-                    target_group_id=target_group_id,
-                    import_type=import_type,
-                )
-                first_in_line = await is_first_in_line(conn, context.root_account_id, outcome_import.id)
+                replayed = key is not None and await _replayed(conn, user.id, key, fingerprint)
+                if not replayed:
+                    await lock_turns(conn, context.root_account_id)
+                    outcome_import = await queries.insert_import(
+                        conn,
+                        context,
+                        user.id,
+                        stored,
+                        file_name=upload.file_name,
+                        content_type=upload.content_type,
+                        target_group_id=target_group_id,
+                        import_type=import_type,
+                    )
+                    first_in_line = await is_first_in_line(conn, context.root_account_id, outcome_import.id)
+                    if key is not None:
+                        await idempotency.remember(conn, user.id, key, fingerprint, outcome_import.id)
     except BaseException:
         await deps.storage.delete(stored.key)
         raise
+    if replayed:
+        # The same request again (a retry after a dropped connection, say): its import, not another.
+        await deps.storage.delete(stored.key)
+        return web.json_response(await _import_json(deps, context, replayed), headers={"Idempotent-Replayed": "true"})
     body = outcome_import.as_canvas_json([])
     await deps.status.put(outcome_import.id, context.key, body)
     await deps.fleet.record_upload(context.root_account_id, stored.size)
@@ -78,6 +94,36 @@ async def create_import(request: web.Request) -> web.Response:
             logger.warning("import_id=%s: Redis unavailable; the reconciler will enqueue it", outcome_import.id)
     logger.info("created import_id=%s context=%s bytes=%s", outcome_import.id, context.key, stored.size)
     return web.json_response(body)
+
+
+def _idempotency_key(request: web.Request) -> str | None:
+    """The request's Idempotency-Key (a Structured Field string, quoted or not); 400 if malformed."""
+    raw = request.headers.get(IDEMPOTENCY_HEADER)
+    if raw is None:
+        return None
+    value = raw.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    if not 0 < len(value) <= MAX_IDEMPOTENCY_KEY or not value.isascii() or not value.isprintable():
+        raise bad_request(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters")
+    return value
+
+
+def _fingerprint(context: Context, target_group_id: int | None, import_type: str, file_sha256: str) -> str:
+    """What makes two uploads the same request."""
+    return hashlib.sha256(f"{context.key}|{target_group_id}|{import_type}|{file_sha256}".encode()).hexdigest()
+
+
+async def _replayed(conn: asyncpg.Connection, user_id: int, key: str, fingerprint: str) -> int | None:
+    """The import this key's first request created, if this is the same request; 422 if the key was
+    used for another request; None the first time (the key's lock is then held until commit)."""
+    await idempotency.lock_key(conn, user_id, key)
+    prior = await idempotency.remembered(conn, user_id, key, idempotency.KEY_TTL_SECONDS)
+    if prior is None:
+        return None
+    if prior.fingerprint != fingerprint:
+        raise ApiError(422, errors_body(KEY_REUSED))
+    return prior.outcome_import_id
 
 
 async def _target_group(request: web.Request, deps: Deps, context: Context) -> int | None:

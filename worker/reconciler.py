@@ -5,7 +5,7 @@
   connection, so the re-run starts clean).
   If Redis lost the job meanwhile, the import is enqueued again instead.
 - Workers silent for a day are forgotten (the operations views show the last hour).
-- Stored uploads past retention are deleted (worker/retention.py).
+- Stored uploads past retention are deleted (worker/retention.py), and Idempotency-Keys past a day.
 - Reconciler: PostgreSQL is the truth. An import it lists as `created` without an arq job in Redis
   (Redis restarted and lost its data, or the API died between commit and enqueue) is enqueued
   again. Enqueueing is idempotent, so several workers may do this at once. An import whose worker
@@ -20,6 +20,7 @@ import logging
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
+from shared.db import idempotency
 from shared.db import import_jobs as queries
 from shared.db.errors import UNAVAILABLE_ERRORS
 from shared.db.workers import delete_gone_workers
@@ -39,6 +40,7 @@ async def reconcile_once(d: Deps, redis: ArqRedis) -> tuple[list[int], list[int]
     """One pass; returns (released abandoned imports, re-enqueued imports)."""
     await delete_gone_workers(d.pool, FORGET_WORKERS_AFTER_SECONDS)
     await delete_expired_uploads(d)
+    await idempotency.forget_expired(d.pool, idempotency.KEY_TTL_SECONDS)
     abandoned = await queries.abandoned_imports(d.pool, d.settings.stale_after_seconds)
     abandoned_without_job = set(await missing_jobs(redis, abandoned))
     for import_id in abandoned:
