@@ -14,9 +14,19 @@ from shared.tokens import token_digest
 USER = web.RequestKey("user", User)
 
 
+def header_text(request: web.Request, name: str) -> str:
+    """A header's value as text that encodes again: bytes that were not UTF-8 become U+FFFD.
+
+    aiohttp keeps such bytes as lone surrogates, which fail wherever the value is encoded (a digest,
+    a Redis key); no token or CSRF token has them, so the value simply does not match.
+    """
+    value = request.headers.get(name, "")
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace") if not value.isascii() else value
+
+
 def bearer_token(request: web.Request) -> str | None:
     """The API token the request carries, if any (header, or Canvas's `access_token` parameter)."""
-    header = request.headers.get("Authorization", "")
+    header = header_text(request, "Authorization")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()

@@ -92,6 +92,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as exc:
+        if exc.status == 400:
+            _log_client_mistake(request, exc)
         return web.json_response(exc.body, status=exc.status, headers=exc.headers)
     except UploadTooLarge as exc:
         return web.json_response(errors_body(str(exc)), status=413)
@@ -108,6 +110,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         report_id = new_error_report_id()
         logger.exception("unhandled error on %s %s (error report %s)", request.method, request.path, report_id)
         return web.json_response(internal_error_body(report_id), status=500)
+
+
+def _log_client_mistake(request: web.Request, exc: ApiError) -> None:
+    """A malformed request is the client's mistake: one WARNING line, with the parser's reason, no traceback."""
+    cause = exc.__cause__
+    reason = "" if cause is None else f" ({type(cause).__name__}: {' '.join(str(cause).split())[:200]})"
+    logger.warning("%s %s: %s %s%s", request.method, request.path, exc.status, exc.body, reason)
 
 
 def _allow(exc: web.HTTPException) -> dict[str, str]:

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, GCCollector, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
+from api.auth import header_text
 from api.deps import DEPS, Deps
 from api.errors import Handler, invalid_token, resource_not_found, unauthenticated
 from shared.db.errors import translate_db_errors
@@ -145,7 +146,7 @@ async def http_metrics_middleware(request: web.Request, handler: Handler) -> web
 def _authorize(request: web.Request, token: str | None) -> None:
     if not token:
         raise resource_not_found()  # the route does not exist until an operator sets a token
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    scheme, _, value = header_text(request, "Authorization").partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         raise unauthenticated()
     # Digests of equal length, compared in constant time: the answer says nothing about the token.

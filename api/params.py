@@ -10,13 +10,17 @@ merges them into one nested mapping (the query string wins on conflicts, as in R
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage
+from aiohttp.web_protocol import RequestPayloadError
 
 from api.errors import ApiError, bad_request
 
@@ -25,6 +29,9 @@ _SUBKEY = re.compile(r"\[([^\[\]]*)\]")
 # Canvas's value_to_boolean spellings.
 _TRUE = frozenset({"true", "t", "yes", "y", "on", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "off", "0", ""})
+# Lone surrogates come from JSON escapes ("\\ud800") or bytes that were not UTF-8; neither is text
+# PostgreSQL (or any UTF-8 encoder) accepts, and neither is NUL.
+_NOT_STORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def _split_name(name: str) -> list[str]:
@@ -84,21 +91,70 @@ def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def stored_text(name: str, value: str) -> str:
+    """`value`, if PostgreSQL can store it as text; else the 400 that names the parameter."""
+    bad = _NOT_STORABLE.search(value)
+    if bad is None:
+        return value
+    if bad.group() == "\x00":
+        raise invalid(name, "text cannot contain a NUL character")
+    raise invalid(name, "not valid Unicode text (a lone surrogate)")
+
+
+@contextmanager
+def body_errors() -> Iterator[None]:
+    """Reading a body that is not what its headers say (multipart, Content-Encoding) is a 400, not ours."""
+    try:
+        yield
+    except RequestPayloadError as exc:
+        # aiohttp's wrapper around a body that does not decode (gzip that is not gzip) or is cut short.
+        raise bad_request("The request body could not be read as its headers describe it") from exc
+    except (ValueError, LookupError, RuntimeError, AssertionError, BadHttpMessage) as exc:
+        # aiohttp's multipart reader raises these for a missing, wrong or too long boundary, a bad
+        # part header or an unknown part encoding.
+        raise bad_request("The multipart request body is malformed") from exc
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("number out of range")
+    return value
+
+
+def parse_json_body(raw: bytes) -> dict[str, Any]:
+    """The one JSON body parser: an object of strict JSON, or the 400 saying why not.
+
+    Rejects what json.loads would let through or fail on with something other than a 400: NaN and
+    Infinity, numbers that overflow to infinity (1e400), integers beyond Python's digit limit, and
+    nesting deeper than the interpreter's recursion limit. Lone surrogates are refused later, by
+    `stored_text`, where a value is used.
+    """
+    try:
+        body = json.loads(raw or b"{}", parse_constant=_reject_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise bad_request("The request body is not valid JSON.") from exc
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object.")
+    return body
+
+
 async def _body_params(request: web.Request) -> dict[str, Any]:
     if not request.body_exists:
         return {}
     content_type = request.content_type
     if content_type == "application/json" or content_type.endswith("+json"):
-        try:
-            body = json.loads(await request.read() or b"{}")
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise bad_request("The request body is not valid JSON.") from exc
-        if not isinstance(body, dict):
-            raise bad_request("The request body must be a JSON object.")
-        return body
+        with body_errors():
+            raw = await request.read()
+        return parse_json_body(raw)
     if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
         # Provisioning bodies are a few fields; the app's client_max_size bounds what post() buffers.
-        form = await request.post()
+        with body_errors():
+            form = await request.post()
         return nest((name, value) for name, value in form.items() if isinstance(value, str))
     return {}
 
@@ -132,7 +188,7 @@ class Params:
             return None
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise invalid(name)
-        return value if isinstance(value, str) else str(value)
+        return stored_text(name, value) if isinstance(value, str) else str(value)
 
     def required_string(self, name: str) -> str:
         """A non-blank text value; 400 naming `name` if absent or blank."""
@@ -179,9 +235,12 @@ class Params:
             return None
         try:
             parsed = datetime.fromisoformat(value.strip())
+            # In UTC, as stored; a time near year 1 or 9999 may not exist there (OverflowError).
+            return parsed.astimezone(UTC) if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
         except ValueError as exc:
             raise invalid(name) from exc
-        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+        except OverflowError as exc:
+            raise invalid(name, "outside the years 1 to 9999 in UTC") from exc
 
 
 def missing(name: str) -> ApiError:

@@ -12,6 +12,7 @@ import hmac
 from aiohttp import web
 from yarl import URL
 
+from api.auth import header_text
 from api.deps import DEPS
 from api.errors import unauthenticated, unauthorized
 from shared.db.accounts import User
@@ -49,7 +50,7 @@ async def session_user(request: web.Request) -> User | None:
     if session is None:
         return None
     if request.method not in SAFE_METHODS:
-        sent = request.headers.get(CSRF_HEADER, "")
+        sent = header_text(request, CSRF_HEADER)
         if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
             raise unauthorized()
     return session.user

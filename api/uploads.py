@@ -9,6 +9,7 @@ from aiohttp import BodyPartReader, web
 from multidict import MultiDict
 
 from api.errors import ApiError, bad_request
+from api.params import body_errors, stored_text
 from shared.errors import UploadTooLarge
 
 CHUNK_SIZE = 256 * 1024
@@ -42,12 +43,20 @@ async def _limited(chunks: AsyncIterator[bytes], limit: int) -> AsyncIterator[by
 
 
 async def _raw_chunks(request: web.Request) -> AsyncIterator[bytes]:
-    while chunk := await request.content.read(CHUNK_SIZE):
+    while True:
+        with body_errors():
+            chunk = await request.content.read(CHUNK_SIZE)
+        if not chunk:
+            return
         yield chunk
 
 
 async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
-    while chunk := await part.read_chunk(CHUNK_SIZE):
+    while True:
+        with body_errors():
+            chunk = await part.read_chunk(CHUNK_SIZE)
+        if not chunk:
+            return
         yield chunk
 
 
@@ -61,31 +70,37 @@ async def read_upload(request: web.Request, max_bytes: int) -> Upload:
         raise _too_large(max_bytes)
     params: MultiDict[str] = MultiDict(request.query)
     if request.content_type.startswith("multipart/"):
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
+        with body_errors():
+            reader = await request.multipart()
+        while True:
+            with body_errors():
+                part = await reader.next()
+            if part is None:
+                break
             if not isinstance(part, BodyPartReader):
                 continue
             if part.name == "attachment":
                 return Upload(
                     _limited(_part_chunks(part), max_bytes),
-                    part.filename or "outcome_import.csv",
-                    part.headers.get("Content-Type", "text/csv"),
+                    stored_text("attachment (its file name)", part.filename or "outcome_import.csv"),
+                    stored_text("attachment (its Content-Type)", part.headers.get("Content-Type", "text/csv")),
                     params,
                 )
             if part.name:
-                value = await part.read_chunk(MAX_FIELD_BYTES + 1)
+                with body_errors():
+                    value = await part.read_chunk(MAX_FIELD_BYTES + 1)
                 if len(value) > MAX_FIELD_BYTES:
                     raise bad_request(f"The form field {part.name} is too long")
                 params.add(part.name, value.decode("utf-8", errors="replace"))
         # Canvas would store the multipart bytes themselves as the "file"; they are consumed by now, and
         # such a file could only fail, so this service says what is missing instead.
         raise bad_request("The multipart request has no attachment field")
-    extension = params.get("extension")
+    extension = stored_text("extension", params.get("extension") or "")
     if extension:
         file_name = f"outcome_import.{extension}"
     else:
         file_name = "outcome_import.csv"
     charset = request.charset
     bad_charset = not extension and charset is not None and charset.lower() != "utf-8"
-    content_type = request.headers.get("Content-Type", "text/csv")
+    content_type = stored_text("Content-Type", request.headers.get("Content-Type", "text/csv"))
     return Upload(_limited(_raw_chunks(request), max_bytes), file_name, content_type, params, bad_charset)

@@ -29,8 +29,8 @@ EXPOSED_ERRORS = 25
 
 
 def canvas_time(value: datetime | None) -> str | None:
-    """Canvas's timestamp format: UTC, whole seconds, `Z`."""
-    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Canvas's timestamp format: UTC, whole seconds, `Z`, the year in four digits (strftime's %Y has no padding)."""
+    return None if value is None else value.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 @dataclass(frozen=True, slots=True)
