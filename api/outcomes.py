@@ -20,6 +20,7 @@ from api.deps import DEPS
 from api.errors import resource_not_found, unauthorized
 from api.outcome_json import group_url, outcome_group_json, outcome_json, outcome_link_json
 from api.pagination import paginated_response, requested_page
+from api.urls import absolute_url
 from shared.db import outcomes as queries
 from shared.db.accounts import Context, User, can_manage_outcomes, load_context
 from shared.db.errors import translate_db_errors
@@ -71,7 +72,7 @@ async def redirect_to_root_group(request: web.Request) -> web.StreamResponse:
         root_id = await queries.ensure_root_group(request.app[DEPS].pool, context)
     path = group_url(OutcomeGroup(root_id, context.type, context.id, context.name, None, None, None))
     # Absolute, as Rails' redirect_to sends it.
-    raise web.HTTPFound(str(request.url.with_path(path).with_query(None)))
+    raise web.HTTPFound(str(absolute_url(request, path)))
 
 
 async def list_groups(request: web.Request) -> web.Response:

@@ -2,7 +2,8 @@
 
 Canvas (lib/api.rb) answers every paginated list with links `current`, `next` (unless on the
 last page), `prev` (unless on the first), `first` and `last`, as absolute URLs that keep the
-request's other query parameters. Clients are told to treat them as opaque and follow them.
+request's other query parameters. Clients are told to treat them as opaque and follow them. The
+base of those URLs comes from api/urls.py, never from the Host header.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 
 from aiohttp import web
 from multidict import MultiDict
+
+from api.urls import absolute_url
 
 DEFAULT_PER_PAGE = 10
 MAX_PER_PAGE = 100
@@ -58,7 +61,7 @@ def _page_url(request: web.Request, number: int, per_page: int) -> str:
     query: MultiDict[str] = MultiDict((k, v) for k, v in request.query.items() if k not in _DROPPED_PARAMS)
     query.add("page", str(number))
     query.add("per_page", str(per_page))
-    return str(request.url.with_query(query))
+    return str(absolute_url(request, request.path, query))
 
 
 def link_header(request: web.Request, page: Page, total: int) -> str:

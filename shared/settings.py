@@ -56,6 +56,10 @@ class Settings:
     # How long an API process reuses the fleet-wide figures it read for /metrics (0: every scrape
     # reads them), so that many scrapers cost PostgreSQL and Redis no more than one.
     metrics_cache_seconds: int = 2
+    # The base of every absolute URL the API sends (302 Location, Link headers), e.g.
+    # https://imports.example.edu; unset: the address the client's connection reached. Never the
+    # Host header, which the client chooses (api/urls.py).
+    public_url: str | None = None
     # Stored uploads are deleted this many days after their import ended (0: kept forever); the
     # import's record, status and errors stay. A retry needs the file, so it is refused after.
     upload_retention_days: int = 30
@@ -111,6 +115,12 @@ class Settings:
         url = values.get("redis_url", "")
         if url and not url.startswith(("redis://", "rediss://", "unix://")):
             problems.append(f"REDIS_URL must be a redis:// URL, got {_redact(url)!r}")
+        public_url = values.get("public_url")
+        if public_url is not None:
+            if not public_url.startswith(("http://", "https://")) or any(c in public_url for c in "?# "):
+                problems.append(f"OUTCOME_IMPORTS_PUBLIC_URL must be an http(s):// URL, got {public_url!r}")
+            else:
+                values["public_url"] = public_url.rstrip("/")
         if values.get("log_level", "INFO").upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             problems.append("OUTCOME_IMPORTS_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
         if problems:

@@ -21,8 +21,10 @@ class RawResponse:
 
 
 def request_bytes(method: str, path: str, headers: dict[str, str | bytes] | None = None, body: bytes = b"") -> bytes:
-    """One request with `Connection: close` and a Content-Length for `body`; header values may be any bytes."""
-    lines = [f"{method} {path} HTTP/1.1".encode(), b"Host: 127.0.0.1", b"Connection: close"]
+    """A request with `Connection: close`, a Host unless given, a Content-Length; values may be any bytes."""
+    lines = [f"{method} {path} HTTP/1.1".encode(), b"Connection: close"]
+    if not any(name.lower() == "host" for name in headers or {}):
+        lines.append(b"Host: 127.0.0.1")
     if body or method in ("POST", "PUT", "PATCH"):
         lines.append(f"Content-Length: {len(body)}".encode())
     for name, value in (headers or {}).items():
