@@ -32,7 +32,7 @@ IMPORT_TYPES = frozenset({"instructure_csv"})
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY = 255
 KEY_REUSED = "This Idempotency-Key was used for a different upload in the last 24 hours"
-_CONTEXTS = ("/api/v1/accounts/{account_id}", "/api/v1/courses/{course_id}")
+CONTEXTS = ("/api/v1/accounts/{account_id}", "/api/v1/courses/{course_id}")
 
 
 def _invalid_import_type(value: str) -> ApiError:
@@ -190,7 +190,7 @@ async def created_group_ids(request: web.Request) -> web.Response:
     return web.json_response(queries.ids_as_strings(ids))
 
 
-async def _import_of_context(request: web.Request, deps: Deps, context: Context) -> int:
+async def import_of_context(request: web.Request, deps: Deps, context: Context) -> int:
     """The import named in the path (an id or `latest`), if it is one of this context; Canvas's 404 otherwise."""
     import_id = await _find_import_id(request, deps, context)
     with translate_db_errors():
@@ -204,7 +204,7 @@ async def cancel_import(request: web.Request) -> web.Response:
     """Cancel a waiting or running import of the context (api/import_actions.py); the import as it is now."""
     deps = request.app[DEPS]
     context, user = await authorize_context(request)
-    import_id = await _import_of_context(request, deps, context)
+    import_id = await import_of_context(request, deps, context)
     await import_actions.cancel_import(deps, user.id, import_id, context.root_account_id)
     return web.json_response(await _import_json(deps, context, import_id))
 
@@ -213,12 +213,12 @@ async def retry_import(request: web.Request) -> web.Response:
     """201 and a new import of a failed import's stored file (api/import_actions.py)."""
     deps = request.app[DEPS]
     context, user = await authorize_context(request)
-    import_id = await _import_of_context(request, deps, context)
+    import_id = await import_of_context(request, deps, context)
     new_id = await import_actions.retry_import(deps, user.id, import_id, context.root_account_id)
     return web.json_response(await _import_json(deps, context, new_id), status=201)
 
 
-for _prefix in _CONTEXTS:
+for _prefix in CONTEXTS:
     routes.post(f"{_prefix}/outcome_imports")(create_import)
     routes.post(f"{_prefix}/outcome_imports/group/{{group_id}}")(create_import)
     routes.get(f"{_prefix}/outcome_imports/{{id}}")(show_import)

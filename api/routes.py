@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import docs, imports, metrics, monitoring, operation_controls, operations, outcomes, provisioning, sessions
+from api import (
+    docs,
+    import_errors,
+    imports,
+    metrics,
+    monitoring,
+    operation_controls,
+    operations,
+    outcomes,
+    provisioning,
+    sessions,
+)
 from api.dashboard import routes as dashboard
 
 
 def setup_routes(app: web.Application) -> None:
     app.add_routes(imports.routes)
+    app.add_routes(import_errors.routes)
     app.add_routes(provisioning.routes)
     app.add_routes(outcomes.routes)
     app.add_routes(monitoring.routes)

@@ -142,7 +142,7 @@ async def _process(d: Deps, conn: asyncpg.Connection, record: queries.ImportJobR
             async with conn.transaction(), watch_import(d.settings, d.pool, conn, import_id, watch):
                 error_count = await _import_file(d, conn, record, reporter, watch)
                 await queries.finish_import(
-                    conn, import_id, ImportState.succeeded, 100, error_count, reporter.rows_reached
+                    conn, import_id, ImportState.succeeded, 100, error_count, reporter.rows_reached, reporter.row_errors
                 )
         except asyncpg.QueryCanceledError as exc:
             if watch.cancelled:  # the watch cancelled the statement that was running

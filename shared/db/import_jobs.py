@@ -56,7 +56,7 @@ WHERE id = $1 AND workflow_state = 'importing' AND rows_processed < $3
 # now() is the time that transaction began.
 UPDATE_FINISH_IMPORT = """
 UPDATE outcome_imports
-SET workflow_state = $2, progress = $3, error_count = error_count + $4, rows_processed = $5,
+SET workflow_state = $2, progress = $3, error_count = error_count + $4, rows_processed = $5, errors_found = $6,
     ended_at = clock_timestamp(), updated_at = clock_timestamp()
 WHERE id = $1
 RETURNING cancel_requested_at IS NOT NULL
@@ -135,12 +135,19 @@ async def insert_errors(conn: asyncpg.Connection, import_id: int, errors: Sequen
 
 
 async def finish_import(
-    conn: asyncpg.Connection, import_id: int, state: ImportState, progress: int, new_errors: int, rows_processed: int
+    conn: asyncpg.Connection,
+    import_id: int,
+    state: ImportState,
+    progress: int,
+    new_errors: int,
+    rows_processed: int,
+    errors_found: int,
 ) -> None:
     """Record the final state in the import's transaction. Raises ImportCancelled when an operator
     asked to cancel the import before this point: the caller's transaction must then roll back.
     (A cancel asked later waits for this row, sees the import finished, and is refused.)"""
-    if await conn.fetchval(UPDATE_FINISH_IMPORT, import_id, state.value, progress, new_errors, rows_processed):
+    finished = (import_id, state.value, progress, new_errors, rows_processed, errors_found)
+    if await conn.fetchval(UPDATE_FINISH_IMPORT, *finished):
         raise ImportCancelled()
 
 
