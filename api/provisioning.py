@@ -3,7 +3,8 @@
 Each handler answers in Canvas's order: authentication (401) -> the object in the path exists
 (404) -> the caller may act on it (403) -> parameters (400). Managing an account, its
 sub-accounts, courses, users and admins, and enrolling in its courses, needs a site admin or an
-admin of that account or of an ancestor; reading a course also lets its teachers in.
+admin of that account or of an ancestor; reading a course also lets its teachers in. Users
+belong to one root account: another root account's admins get a 404 for them.
 """
 
 from __future__ import annotations
@@ -196,7 +197,7 @@ async def create_user(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/accounts/{account_id}/admins")
 async def create_admin(request: web.Request) -> web.Response:
-    account, _ = await _account_to_manage(request)
+    account, caller = await _account_to_manage(request)
     params = await read_params(request)
     user_id = params.required_integer("user_id")
     role = (params.string("role") or "").strip() or "AccountAdmin"
@@ -204,7 +205,7 @@ async def create_admin(request: web.Request) -> web.Response:
         raise invalid("role", "must be AccountAdmin")
     pool = request.app[DEPS].pool
     with translate_db_errors():
-        user = await db.get_user(pool, user_id)
+        user = await _user_in_reach(pool, caller, user_id, account.root_account_id)
         if user is None:
             raise resource_not_found()
         admin = await db.upsert_admin(pool, account.id, user, role)
@@ -229,11 +230,22 @@ async def create_enrollment(request: web.Request) -> web.Response:
         raise invalid("enrollment[enrollment_state]", "must be one of " + ", ".join(ENROLLMENT_STATES))
     with translate_db_errors():
         course = await db.get_course(pool, context.id)
-        user = await db.get_user(pool, user_id)
+        user = await _user_in_reach(pool, caller, user_id, context.root_account_id)
         if course is None or user is None:
             raise resource_not_found()
         enrollment = await db.upsert_enrollment(pool, course, user, type_, state)
     return web.json_response(enrollment.as_canvas_json())
+
+
+async def _user_in_reach(pool: asyncpg.Pool, caller: User, user_id: int, root_account_id: int) -> db.UserRecord | None:
+    """The user an admin may make an admin or enroll: one of their root account's (a site admin: anyone).
+
+    Users belong to one root account; to another district's admins they do not exist (404), so
+    neither their names nor which ids are taken can be learnt there.
+    """
+    if caller.site_admin:
+        return await db.get_user(pool, user_id)
+    return await db.get_user_of_root_account(pool, user_id, root_account_id)
 
 
 async def _administers_user(pool: asyncpg.Pool, caller: User, user_id: int) -> bool:

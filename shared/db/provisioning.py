@@ -296,6 +296,21 @@ async def get_user(db: Db, user_id: int) -> UserRecord | None:
     return None if row is None else _user(row)
 
 
+# A user belongs to the root account of the account they were created in (users made at bootstrap
+# belong to none).
+SELECT_USER_OF_ROOT_ACCOUNT = """
+SELECT u.id, u.name, u.sortable_name, u.short_name, u.login_id, u.created_at
+FROM users u JOIN accounts a ON a.id = u.account_id
+WHERE u.id = $1 AND coalesce(a.root_account_id, a.id) = $2
+"""
+
+
+async def get_user_of_root_account(db: Db, user_id: int, root_account_id: int) -> UserRecord | None:
+    """The user with this id if they belong to `root_account_id`, else None (as if there were none)."""
+    row = await db.fetchrow(SELECT_USER_OF_ROOT_ACCOUNT, user_id, root_account_id)
+    return None if row is None else _user(row)
+
+
 # Canvas answers an existing admin rather than failing, and reactivates a removed one.
 UPSERT_ACCOUNT_USER = """
 INSERT INTO account_users (account_id, user_id, role) VALUES ($1, $2, $3)

@@ -302,3 +302,38 @@ async def test_invited_teacher_cannot_read_the_course_until_active(
     assert resp.status == 200
     resp = await client.get(course, headers=world.headers[TEACHER_C2])
     assert resp.status == 200
+
+
+async def test_users_of_another_root_account_do_not_exist_for_its_admins(
+    client: Client, world: World, admin_headers: dict[str, str], db: asyncpg.Connection
+) -> None:
+    """Admins of B cannot make A's users admins or enroll them in B (404, as for an unknown id), nor the reverse."""
+    course_b = (await _post(client, admin_headers, f"/api/v1/accounts/{world.accounts['B']}/courses", {}))["id"]
+    site_admin_id = await db.fetchval("SELECT id FROM users WHERE site_admin")
+    writes = {
+        "admin of B": (f"/api/v1/accounts/{world.accounts['B']}/admins", {"user_id": world.users["bystander"]}),
+        "enrolled in B": (
+            f"/api/v1/courses/{course_b}/enrollments",
+            {"enrollment": {"user_id": world.users["bystander"], "type": "StudentEnrollment"}},
+        ),
+    }
+    for name, (path, body) in writes.items():
+        answers = await _answers(client, world, "POST", path, lambda caller, body=body: body)
+        answers = {c: (a[0], None) if a[0] == 200 else a for c, a in answers.items()}
+        expected = {caller: (403, UNAUTHORIZED) for caller in CALLERS}
+        assert answers == expected | {SITE: (200, None), ADMIN_B: (404, NOT_FOUND)} | _bad_auth_answers(), name
+    for user_id in (world.users[ADMIN_B], site_admin_id):
+        for path, body in (
+            (f"/api/v1/accounts/{world.accounts['A1']}/admins", {"user_id": user_id}),
+            (
+                f"/api/v1/courses/{world.courses['C1']}/enrollments",
+                {"enrollment": {"user_id": user_id, "type": "StudentEnrollment"}},
+            ),
+        ):
+            resp = await client.post(path, json=body, headers=world.headers[ADMIN_A])
+            assert (resp.status, await resp.json()) == (404, NOT_FOUND), (path, user_id)
+    # Nothing was written for B's admin; the site admin's writes (the 200s above) are the only ones.
+    assert await db.fetchval(
+        "SELECT count(*) FROM account_users WHERE user_id = $1", world.users["bystander"]
+    ) == 1
+    assert await db.fetchval("SELECT count(*) FROM enrollments WHERE user_id = $1", world.users["bystander"]) == 1
