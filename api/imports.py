@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 from aiohttp import web
+from multidict import MultiDict
 
 from api import import_actions
 from api.auth import authorize_context, parse_id
@@ -42,18 +43,27 @@ def _invalid_import_type(value: str) -> ApiError:
     )
 
 
+def _import_type(params: MultiDict[str]) -> str:
+    """The last `import_type` given (a form field after the query string's, as in Rails), else the default."""
+    return (params.getall("import_type", []) or [""])[-1] or "instructure_csv"
+
+
+def _check_import_type(params: MultiDict[str]) -> None:
+    import_type = _import_type(params)
+    if import_type not in IMPORT_TYPES:
+        raise _invalid_import_type(import_type)
+
+
 async def create_import(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     context, user = await authorize_context(request)
     target_group_id = await _target_group(request, deps, context)
     key = _idempotency_key(request)
-    upload = await read_upload(request, deps.settings.max_upload_bytes)
-    import_type = upload.params.get("import_type") or "instructure_csv"
-    if import_type not in IMPORT_TYPES:
-        raise _invalid_import_type(import_type)
+    upload = await read_upload(request, deps.settings.max_upload_bytes, _check_import_type)
     if upload.bad_charset:
         raise charset_error()
     stored = await deps.storage.put_stream(new_object_key(), upload.chunks)
+    import_type = _import_type(upload.params)
     fingerprint = _fingerprint(context, target_group_id, import_type, stored.sha256)
     try:
         with translate_db_errors():

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
 from multidict import MultiDict
 
 from api.errors import ApiError, bad_request
@@ -16,6 +16,9 @@ CHUNK_SIZE = 256 * 1024
 # Plain form fields next to the file (import_type, extension) are tiny; anything bigger is not ours.
 MAX_FIELD_BYTES = 4096
 
+# Raises the 400 for a parameter of the upload that cannot be used (api/imports.py: import_type).
+ParamsCheck = Callable[[MultiDict[str]], None]
+
 
 @dataclass(slots=True)
 class Upload:
@@ -24,7 +27,7 @@ class Upload:
     chunks: AsyncIterator[bytes]
     file_name: str
     content_type: str
-    params: MultiDict[str]  # query string plus any plain multipart fields before the file
+    params: MultiDict[str]  # query string plus plain multipart fields (those after the file once it is read)
     # A raw body without `extension` declared a charset other than UTF-8 (checked after import_type).
     bad_charset: bool = False
 
@@ -60,38 +63,70 @@ async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
         yield chunk
 
 
+async def _next_part(reader: MultipartReader) -> BodyPartReader | None:
+    """The next part with a body (nested multiparts are not ours to read), or None at the end."""
+    while True:
+        with body_errors():
+            part = await reader.next()
+        if part is None or isinstance(part, BodyPartReader):
+            return part
+
+
+async def _field(part: BodyPartReader) -> str:
+    with body_errors():
+        value = await part.read_chunk(MAX_FIELD_BYTES + 1)
+    if len(value) > MAX_FIELD_BYTES:
+        raise bad_request(f"The form field {part.name} is too long")
+    return value.decode("utf-8", errors="replace")
+
+
+async def _attachment_then_rest(
+    attachment: BodyPartReader, reader: MultipartReader, params: MultiDict[str], check: ParamsCheck
+) -> AsyncIterator[bytes]:
+    """The attachment's bytes, then the fields after it, checked as those before it were.
+
+    Rails reads the whole form before Canvas looks at it, so a field's place does not matter; the
+    file is streamed, so fields after it are checked once it has been read, and an error raised
+    here still stores nothing (the storage discards an upload whose stream fails).
+    """
+    async for chunk in _part_chunks(attachment):
+        yield chunk
+    while (part := await _next_part(reader)) is not None:
+        if part.name == "attachment":
+            raise bad_request("The multipart request has more than one attachment field")
+        if part.name:
+            params.add(part.name, await _field(part))
+    check(params)
+
+
 def charset_error() -> ApiError:
     return ApiError(400, {"error": "Invalid content type, UTF-8 required"})
 
 
-async def read_upload(request: web.Request, max_bytes: int) -> Upload:
-    """Find the file in the request without reading it; raises UploadTooLarge early when Content-Length says so."""
+async def read_upload(request: web.Request, max_bytes: int, check: ParamsCheck) -> Upload:
+    """Find the file in the request without reading it; raises UploadTooLarge early when Content-Length says so.
+
+    `check` sees the parameters (query string and form fields) and raises the 400 for a bad one:
+    before the file is read, and for a multipart form again after it, with the fields that followed
+    it (raised from `chunks`, so nothing is stored). A second `attachment` field is a 400 as well.
+    """
     if request.content_length is not None and request.content_length > max_bytes:
         raise _too_large(max_bytes)
     params: MultiDict[str] = MultiDict(request.query)
     if request.content_type.startswith("multipart/"):
         with body_errors():
             reader = await request.multipart()
-        while True:
-            with body_errors():
-                part = await reader.next()
-            if part is None:
-                break
-            if not isinstance(part, BodyPartReader):
-                continue
+        while (part := await _next_part(reader)) is not None:
             if part.name == "attachment":
+                check(params)
                 return Upload(
-                    _limited(_part_chunks(part), max_bytes),
+                    _limited(_attachment_then_rest(part, reader, params, check), max_bytes),
                     stored_text("attachment (its file name)", part.filename or "outcome_import.csv"),
                     stored_text("attachment (its Content-Type)", part.headers.get("Content-Type", "text/csv")),
                     params,
                 )
             if part.name:
-                with body_errors():
-                    value = await part.read_chunk(MAX_FIELD_BYTES + 1)
-                if len(value) > MAX_FIELD_BYTES:
-                    raise bad_request(f"The form field {part.name} is too long")
-                params.add(part.name, value.decode("utf-8", errors="replace"))
+                params.add(part.name, await _field(part))
         # Canvas would store the multipart bytes themselves as the "file"; they are consumed by now, and
         # such a file could only fail, so this service says what is missing instead.
         raise bad_request("The multipart request has no attachment field")
@@ -103,4 +138,5 @@ async def read_upload(request: web.Request, max_bytes: int) -> Upload:
     charset = request.charset
     bad_charset = not extension and charset is not None and charset.lower() != "utf-8"
     content_type = stored_text("Content-Type", request.headers.get("Content-Type", "text/csv"))
+    check(params)
     return Upload(_limited(_raw_chunks(request), max_bytes), file_name, content_type, params, bad_charset)

@@ -12,12 +12,15 @@ import gzip
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
+from yarl import URL
 
+from shared.settings import Settings
 from tests.conftest import ADMIN_TOKEN
 from tests.support.raw_http import RawResponse, request_bytes, send_raw
 
@@ -229,3 +232,51 @@ async def test_a_body_that_is_not_its_content_encoding_is_400(
         gzip.compress(json.dumps({"account": {"name": "Zipped"}}).encode()),
     )
     assert (resp.status, resp.json()["name"]) == (200, "Zipped")
+
+
+def _form(*fields: tuple[str, bytes, str | None]) -> bytes:
+    """A multipart body of (name, value, file name) fields, boundary b0und."""
+    body = b""
+    for name, value, filename in fields:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        body += b"--b0und\r\nContent-Disposition: " + disposition.encode() + b"\r\n\r\n" + value + b"\r\n"
+    return body + b"--b0und--\r\n"
+
+
+def _stored_files(settings: Settings) -> list[str]:
+    root = Path(URL(settings.storage_url).path)
+    return sorted(str(p) for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+async def test_fields_of_an_upload_count_wherever_they_are_in_the_form(
+    client: Client, db: asyncpg.Connection, settings: Settings, client_mistakes: pytest.LogCaptureFixture
+) -> None:
+    headers = {"Authorization": ADMIN, "Content-Type": "multipart/form-data; boundary=b0und"}
+    bad_type = _error("Invalid import_type: other")
+    bad_type["errors"][0]["error_code"] = "invalid_import_type"
+    refused = {
+        "two attachments": (
+            _form(("attachment", CSV, "a.csv"), ("attachment", CSV, "b.csv")),
+            _error("The multipart request has more than one attachment field"),
+        ),
+        "a bad import_type before the attachment": (
+            _form(("import_type", b"other", None), ("attachment", CSV, "a.csv")),
+            bad_type,
+        ),
+        "a bad import_type after the attachment": (
+            _form(("attachment", CSV, "a.csv"), ("import_type", b"other", None)),
+            bad_type,
+        ),
+    }
+    for case, (body, expected) in refused.items():
+        resp = await _send(client, "POST", UPLOAD, headers, body)
+        assert (resp.status, resp.json()) == (400, expected), case
+    assert await db.fetchval("SELECT count(*) FROM outcome_imports") == 0
+    assert _stored_files(settings) == []
+    for body in (
+        _form(("import_type", b"instructure_csv", None), ("attachment", CSV, "a.csv")),
+        _form(("attachment", CSV, "a.csv"), ("import_type", b"instructure_csv", None)),
+    ):
+        resp = await _send(client, "POST", UPLOAD, headers, body)
+        assert (resp.status, resp.json()["data"]) == (200, {"import_type": "instructure_csv"})
+    assert await db.fetchval("SELECT count(*) FROM outcome_imports") == 2
