@@ -328,3 +328,55 @@ async def test_against_a_canvas_without_extensions(tmp_path: Path) -> None:
         assert lines[-1] == "(the first 25 errors; this server has no report of them all)"
     finally:
         await server.close()
+
+
+def dry_running_app(confirms: bool, seen: list[str]) -> web.Application:
+    """A server whose OpenAPI document declares dry runs; its answers say `dry_run` only if `confirms`."""
+    document = {
+        "openapi": "3.1.0",
+        "paths": {"/api/v1/accounts/{account_id}/outcome_imports": {"post": {"parameters": [{"name": "dry_run"}]}}},
+    }
+    body: dict[str, Any] = {"id": 7, "workflow_state": "created", "progress": 0, "processing_errors": []}
+    if confirms:
+        body["dry_run"] = True
+
+    async def openapi(request: web.Request) -> web.Response:
+        return web.json_response(document)
+
+    async def upload(request: web.Request) -> web.Response:
+        form = await request.post()  # a fake: a small file may be buffered
+        seen.append(f"upload query={request.query.get('dry_run')} field={form.get('dry_run')}")
+        return web.json_response(body)
+
+    async def show(request: web.Request) -> web.Response:
+        return web.json_response(body | {"workflow_state": "succeeded", "progress": 100})
+
+    async def cancel(request: web.Request) -> web.Response:
+        seen.append("cancel")
+        return web.json_response(body | {"workflow_state": "failed"})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/openapi.json", openapi)
+    app.router.add_post("/api/v1/accounts/1/outcome_imports", upload)
+    app.router.add_get("/api/v1/accounts/1/outcome_imports/7", show)
+    app.router.add_post("/api/v1/accounts/1/outcome_imports/7/cancel", cancel)
+    return app
+
+
+async def test_a_dry_run_where_the_server_declares_and_confirms_one(tmp_path: Path) -> None:
+    for confirms in (True, False):
+        seen: list[str] = []
+        server = TestServer(dry_running_app(confirms, seen))
+        await server.start_server()
+        try:
+            url = str(server.make_url("")).rstrip("/")
+            result = await cli("import", write(tmp_path, CLEAN), "--url", url, "--account", "1", "--dry-run")
+        finally:
+            await server.close()
+        if confirms:
+            assert (result.code, seen) == (0, ["upload query=true field=true"]), result
+            assert result.stdout == "dry run 7 succeeded: 0 rows with errors (a dry run: nothing was changed)\n"
+        else:
+            # It said it could, then made an import without saying it was a dry run: stop it at once.
+            assert (result.code, seen) == (3, ["upload query=true field=true", "cancel"]), result
+            assert "the server did not confirm a dry run" in result.stderr and "it was cancelled" in result.stderr
