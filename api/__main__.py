@@ -7,7 +7,6 @@ import asyncio
 import os
 import sys
 
-from api.access_log import RedactingAccessLogger
 from api.app import create_app
 from api.serving import serve
 from shared.errors import ConfigurationError
@@ -26,9 +25,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(str(exc))
     configure_logging(settings.log_level)
     app = create_app(settings)
-    asyncio.run(
-        serve(app, args.host, args.port, settings.shutdown_drain_seconds, access_log_class=RedactingAccessLogger)
-    )
+    asyncio.run(serve(app, args.host, args.port, settings))
 
 
 if __name__ == "__main__":

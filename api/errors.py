@@ -92,7 +92,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as exc:
-        if exc.status == 400:
+        if exc.status in (400, 408):
             _log_client_mistake(request, exc)
         return web.json_response(exc.body, status=exc.status, headers=exc.headers)
     except UploadTooLarge as exc:

@@ -9,11 +9,12 @@ merges them into one nested mapping (the query string wins on conflicts, as in R
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +23,8 @@ from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage
 from aiohttp.web_protocol import RequestPayloadError
 
-from api.errors import ApiError, bad_request
+from api.deps import DEPS
+from api.errors import ApiError, bad_request, errors_body
 
 _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 _SUBKEY = re.compile(r"\[([^\[\]]*)\]")
@@ -101,11 +103,20 @@ def stored_text(name: str, value: str) -> str:
     raise invalid(name, "not valid Unicode text (a lone surrogate)")
 
 
-@contextmanager
-def body_errors() -> Iterator[None]:
-    """Reading a body that is not what its headers say (multipart, Content-Encoding) is a 400, not ours."""
+@asynccontextmanager
+async def body_errors(request: web.Request) -> AsyncIterator[None]:
+    """Reading a body: one that is not what its headers say (multipart, Content-Encoding) is a 400, not
+    ours; one that sends nothing for `body_timeout_seconds` is a 408 (a slow client holds no handler)."""
+    seconds = request.app[DEPS].settings.body_timeout_seconds
     try:
-        yield
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError as exc:
+        raise ApiError(
+            408,
+            errors_body(f"The request body was not received in time (nothing arrived for {seconds} s)"),
+            {"Connection": "close"},
+        ) from exc
     except RequestPayloadError as exc:
         # aiohttp's wrapper around a body that does not decode (gzip that is not gzip) or is cut short.
         raise bad_request("The request body could not be read as its headers describe it") from exc
@@ -148,12 +159,12 @@ async def _body_params(request: web.Request) -> dict[str, Any]:
         return {}
     content_type = request.content_type
     if content_type == "application/json" or content_type.endswith("+json"):
-        with body_errors():
+        async with body_errors(request):
             raw = await request.read()
         return parse_json_body(raw)
     if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
         # Provisioning bodies are a few fields; the app's client_max_size bounds what post() buffers.
-        with body_errors():
+        async with body_errors(request):
             form = await request.post()
         return nest((name, value) for name, value in form.items() if isinstance(value, str))
     return {}

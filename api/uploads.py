@@ -47,33 +47,33 @@ async def _limited(chunks: AsyncIterator[bytes], limit: int) -> AsyncIterator[by
 
 async def _raw_chunks(request: web.Request) -> AsyncIterator[bytes]:
     while True:
-        with body_errors():
+        async with body_errors(request):
             chunk = await request.content.read(CHUNK_SIZE)
         if not chunk:
             return
         yield chunk
 
 
-async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+async def _part_chunks(request: web.Request, part: BodyPartReader) -> AsyncIterator[bytes]:
     while True:
-        with body_errors():
+        async with body_errors(request):
             chunk = await part.read_chunk(CHUNK_SIZE)
         if not chunk:
             return
         yield chunk
 
 
-async def _next_part(reader: MultipartReader) -> BodyPartReader | None:
+async def _next_part(request: web.Request, reader: MultipartReader) -> BodyPartReader | None:
     """The next part with a body (nested multiparts are not ours to read), or None at the end."""
     while True:
-        with body_errors():
+        async with body_errors(request):
             part = await reader.next()
         if part is None or isinstance(part, BodyPartReader):
             return part
 
 
-async def _field(part: BodyPartReader) -> str:
-    with body_errors():
+async def _field(request: web.Request, part: BodyPartReader) -> str:
+    async with body_errors(request):
         value = await part.read_chunk(MAX_FIELD_BYTES + 1)
     if len(value) > MAX_FIELD_BYTES:
         raise bad_request(f"The form field {part.name} is too long")
@@ -81,7 +81,11 @@ async def _field(part: BodyPartReader) -> str:
 
 
 async def _attachment_then_rest(
-    attachment: BodyPartReader, reader: MultipartReader, params: MultiDict[str], check: ParamsCheck
+    request: web.Request,
+    attachment: BodyPartReader,
+    reader: MultipartReader,
+    params: MultiDict[str],
+    check: ParamsCheck,
 ) -> AsyncIterator[bytes]:
     """The attachment's bytes, then the fields after it, checked as those before it were.
 
@@ -89,13 +93,13 @@ async def _attachment_then_rest(
     file is streamed, so fields after it are checked once it has been read, and an error raised
     here still stores nothing (the storage discards an upload whose stream fails).
     """
-    async for chunk in _part_chunks(attachment):
+    async for chunk in _part_chunks(request, attachment):
         yield chunk
-    while (part := await _next_part(reader)) is not None:
+    while (part := await _next_part(request, reader)) is not None:
         if part.name == "attachment":
             raise bad_request("The multipart request has more than one attachment field")
         if part.name:
-            params.add(part.name, await _field(part))
+            params.add(part.name, await _field(request, part))
     check(params)
 
 
@@ -114,19 +118,19 @@ async def read_upload(request: web.Request, max_bytes: int, check: ParamsCheck) 
         raise _too_large(max_bytes)
     params: MultiDict[str] = MultiDict(request.query)
     if request.content_type.startswith("multipart/"):
-        with body_errors():
+        async with body_errors(request):
             reader = await request.multipart()
-        while (part := await _next_part(reader)) is not None:
+        while (part := await _next_part(request, reader)) is not None:
             if part.name == "attachment":
                 check(params)
                 return Upload(
-                    _limited(_attachment_then_rest(part, reader, params, check), max_bytes),
+                    _limited(_attachment_then_rest(request, part, reader, params, check), max_bytes),
                     stored_text("attachment (its file name)", part.filename or "outcome_import.csv"),
                     stored_text("attachment (its Content-Type)", part.headers.get("Content-Type", "text/csv")),
                     params,
                 )
             if part.name:
-                params.add(part.name, await _field(part))
+                params.add(part.name, await _field(request, part))
         # Canvas would store the multipart bytes themselves as the "file"; they are consumed by now, and
         # such a file could only fail, so this service says what is missing instead.
         raise bad_request("The multipart request has no attachment field")

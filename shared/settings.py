@@ -67,6 +67,13 @@ class Settings:
     # finish for at most this long before closing them (api/serving.py). Keep it below the
     # orchestrator's grace period (Kubernetes: terminationGracePeriodSeconds).
     shutdown_drain_seconds: int = 25
+    # Slow clients (api/serving.py): a connection must deliver a whole request head within this
+    # long of opening or of its previous answer (an idle keep-alive connection is closed after it
+    # too); a request body that sends nothing for this long is a 408; beyond this many open
+    # connections, an API process answers new ones 503 and closes them.
+    header_timeout_seconds: int = 30
+    body_timeout_seconds: int = 60
+    max_connections: int = 1000
     # How long a dashboard sign-in lasts (it also ends with the token it was opened with).
     dashboard_session_seconds: int = 8 * 3600
 

@@ -164,12 +164,12 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[TestClient[Any, Any]]:
-    """The API on a real socket, with the same access logger as `python -m api`."""
-    from api.access_log import RedactingAccessLogger
+    """The API on a real socket, with the connection options of `python -m api` (access log, timeouts)."""
     from api.app import create_app
+    from api.serving import server_options
 
     server = TestServer(create_app(settings))
-    await server.start_server(access_log_class=RedactingAccessLogger)
+    await server.start_server(**server_options(settings))
     test_client: TestClient[Any, Any] = TestClient(server)
     await test_client.start_server()
     yield test_client
