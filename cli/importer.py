@@ -133,48 +133,55 @@ def main(command: str, argv: list[str]) -> None:
     sys.exit(_main(command, args))
 
 
+class Refused(Exception):
+    """The command will not go on (a usage error, no token, an unsupported option): exit 3 with this message."""
+
+
 def _main(command: str, args: argparse.Namespace) -> int:
-    base_url = parse_base_url(args.url)
-    if base_url is None:
-        return _usage(f"--url must be an absolute http or https URL, not {args.url!r}")
-    if args.retries < 0:
-        return _usage("--retries must be 0 or more")
-    token = next((os.environ[name] for name in TOKEN_VARIABLES if os.environ.get(name)), None)
-    if token is None:
-        return _usage(
-            "no API token: set OUTCOME_IMPORTS_TOKEN (or CANVAS_API_TOKEN) in the environment. "
-            "There is no option for it: a token on the command line leaks into shell history and process lists."
-        )
-    context = Context("accounts", args.account) if args.account is not None else Context("courses", args.course)
-    run = Run(base_url, context)
-    commands: dict[str, Callable[[], Any]] = {
-        "import": lambda: _import(run, token, args),
-        "status": lambda: _status(run, token, args),
-        "export": lambda: _export(run, token, args),
-    }
+    run: Run | None = None
     try:
-        code: int = asyncio.run(commands[command]())
+        base_url = parse_base_url(args.url)
+        if base_url is None:
+            raise Refused(f"--url must be an absolute http or https URL, not {args.url!r}")
+        if args.retries < 0:
+            raise Refused("--retries must be 0 or more")
+        token = next((os.environ[name] for name in TOKEN_VARIABLES if os.environ.get(name)), None)
+        if token is None:
+            raise Refused(
+                "no API token: set OUTCOME_IMPORTS_TOKEN (or CANVAS_API_TOKEN) in the environment. There is no "
+                "option for it: a token on the command line leaks into shell history and process lists."
+            )
+        context = Context("accounts", args.account) if args.account is not None else Context("courses", args.course)
+        run = Run(base_url, context)
+        commands: dict[str, Callable[[Run, str, argparse.Namespace], Any]] = {
+            "import": _import,
+            "status": _status,
+            "export": _export,
+        }
+        code: int = asyncio.run(commands[command](run, token, args))
+        return code
     except KeyboardInterrupt:
-        if run.bar is not None:
-            run.bar.close()
-        _interrupted(run)
+        if run is not None:
+            _interrupted(run)
         return ExitCode.INTERRUPTED
+    except Refused as exc:
+        return _error(run, args, str(exc), ExitCode.USAGE)
     except ClientError as exc:
-        if run.bar is not None:
-            run.bar.close()
         hint = ""
         if isinstance(exc, HttpError) and exc.status == 401:
             hint = " (check the token in OUTCOME_IMPORTS_TOKEN or CANVAS_API_TOKEN)"
-        print(f"error: {exc}{hint}", file=sys.stderr)
-        if getattr(args, "json", False):
-            _print_json({"error": str(exc), "exit_code": int(ExitCode.HTTP), **run.client_facts})
-        return ExitCode.HTTP
-    return code
+        return _error(run, args, f"{exc}{hint}", ExitCode.HTTP)
 
 
-def _usage(message: str) -> int:
+def _error(run: Run | None, args: argparse.Namespace, message: str, code: ExitCode) -> int:
+    """The message on stderr; with --json, also one JSON object on stdout, so a script always has one."""
+    if run is not None and run.bar is not None:
+        run.bar.close()
     print(f"error: {message}", file=sys.stderr)
-    return ExitCode.USAGE
+    if getattr(args, "json", False):
+        facts = run.client_facts if run is not None else {}
+        _print_json({"error": message, "exit_code": int(code), **facts})
+    return code
 
 
 def _open_client(run: Run, token: str, retries: int) -> Any:
@@ -184,7 +191,7 @@ def _open_client(run: Run, token: str, retries: int) -> Any:
 async def _import(run: Run, token: str, args: argparse.Namespace) -> int:
     path: Path = args.file
     if not await asyncio.to_thread(path.is_file):
-        return _usage(f"{path}: no such file")
+        raise Refused(f"{path}: no such file")
     size = (await asyncio.to_thread(path.stat)).st_size
     run.client_facts.update(
         url=run.base_url, context=run.context.name, file=str(path), bytes=size, dry_run=args.dry_run
@@ -193,7 +200,7 @@ async def _import(run: Run, token: str, args: argparse.Namespace) -> int:
         if args.dry_run:
             refusal = await _dry_run_refusal(client, to_group=args.group is not None)
             if refusal:
-                return _usage(refusal + "; nothing was uploaded")
+                raise Refused(refusal + "; nothing was uploaded")
         key = str(uuid.uuid4())
         run.client_facts["idempotency_key"] = key
         run.stage, run.bar = "uploading", ProgressBar(sys.stderr, f"uploading {path.name}", 0, in_bytes=True)
@@ -212,7 +219,7 @@ async def _import(run: Run, token: str, args: argparse.Namespace) -> int:
         if replayed:
             run.note(f"the server already had this upload (same Idempotency-Key): import {created['id']}")
         if args.dry_run and created.get("dry_run") is not True:
-            return await _not_a_dry_run(client, run, created)
+            await _not_a_dry_run(client, run, created)
         if args.no_wait:
             run.note(f"import {created['id']} is {created.get('workflow_state')}; follow it with:")
             run.note("  " + run.status_command(str(created["id"])))
@@ -235,17 +242,15 @@ async def _dry_run_refusal(client: CanvasClient, *, to_group: bool) -> str | Non
     return None
 
 
-async def _not_a_dry_run(client: CanvasClient, run: Run, created: dict[str, Any]) -> int:
+async def _not_a_dry_run(client: CanvasClient, run: Run, created: dict[str, Any]) -> NoReturn:
     """The server said it could dry-run, but its answer does not confirm one: stop the import if we can."""
     import_id = str(created["id"])
     cancelled = await client.cancel_import(import_id)
     outcome = "it was cancelled" if cancelled else "it could not be cancelled and may change data"
-    print(
-        f"error: the server did not confirm a dry run (no `dry_run` in its answer) and created import "
-        f"{import_id}; {outcome}. Check it with: {run.status_command(import_id)}",
-        file=sys.stderr,
+    raise Refused(
+        f"the server did not confirm a dry run (no `dry_run` in its answer) and created import "
+        f"{import_id}; {outcome}. Check it with: {run.status_command(import_id)}"
     )
-    return ExitCode.USAGE
 
 
 async def _wait(client: CanvasClient, run: Run, outcome_import: dict[str, Any]) -> dict[str, Any]:
@@ -340,6 +345,8 @@ async def _export(run: Run, token: str, args: argparse.Namespace) -> int:
 
 
 def _interrupted(run: Run) -> None:
+    if run.bar is not None:
+        run.bar.close()
     if run.stage == "waiting" and run.import_id is not None:
         cancel_url = f"{run.base_url}{run.context.path}/outcome_imports/{run.import_id}/cancel"
         print(

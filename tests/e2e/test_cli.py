@@ -166,9 +166,10 @@ async def test_without_a_token_it_exits_3_and_with_a_wrong_one_4(
     client: Client, db: asyncpg.Connection, tmp_path: Path
 ) -> None:
     file = write(tmp_path, CLEAN)
-    result = await cli("import", file, "--url", url_of(client), "--account", "1", token=None)
+    result = await cli("import", file, "--url", url_of(client), "--account", "1", "--json", token=None)
     assert result.code == 3, result
     assert "OUTCOME_IMPORTS_TOKEN" in result.stderr and "CANVAS_API_TOKEN" in result.stderr
+    assert json.loads(result.stdout)["exit_code"] == 3  # a script always gets its one JSON object
     result = await cli("import", file, "--url", url_of(client), "--account", "1", "--json", token="wrong")
     assert result.code == 4, result
     assert "HTTP 401: Invalid access token." in result.stderr
