@@ -248,7 +248,8 @@ def test_panels_named_in_alert_descriptions_exist() -> None:
 def test_compose_scrapes_the_api_with_the_token_and_every_worker_replica() -> None:
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     services = compose["services"]
-    assert {name for name, service in services.items() if "profiles" in service} == {"prometheus", "grafana"}
+    monitoring = {name for name, service in services.items() if "monitoring" in service.get("profiles", [])}
+    assert monitoring == {"prometheus", "grafana"}
     assert services["prometheus"]["profiles"] == services["grafana"]["profiles"] == ["monitoring"]
     assert compose["x-app"]["environment"]["OUTCOME_IMPORTS_METRICS_TOKEN"] == "${OUTCOME_IMPORTS_METRICS_TOKEN:-}"
     assert compose["configs"]["metrics-token"]["content"] == "${OUTCOME_IMPORTS_METRICS_TOKEN:-}"
@@ -268,7 +269,8 @@ def test_compose_scrapes_the_api_with_the_token_and_every_worker_replica() -> No
     api = jobs[JOBS["api"]]
     assert api["metrics_path"] == "/metrics"
     assert api["authorization"] == {"type": "Bearer", "credentials_file": token["target"]}
-    assert api["static_configs"] == [{"targets": [f"api:{API_PORT}"]}]
+    # The service names resolve to every replica (`--scale api=N`, `--scale worker=N`): one target each.
+    assert api["dns_sd_configs"][0] == {"names": ["api"], "type": "A", "port": API_PORT, "refresh_interval": "30s"}
     assert jobs[JOBS["worker"]]["dns_sd_configs"][0] == {
         "names": ["worker"],
         "type": "A",
