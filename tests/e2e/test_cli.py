@@ -381,3 +381,20 @@ async def test_a_dry_run_where_the_server_declares_and_confirms_one(tmp_path: Pa
             # It said it could, then made an import without saying it was a dry run: stop it at once.
             assert (result.code, seen) == (3, ["upload query=true field=true", "cancel"]), result
             assert "the server did not confirm a dry run" in result.stderr and "it was cancelled" in result.stderr
+
+
+async def test_group_puts_rows_without_parents_under_it(
+    client: Client, run_worker: RunWorker, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    url = url_of(client)
+    assert (
+        await cli("import", write(tmp_path, CLEAN), "--url", url, "--account", "1", run_worker=run_worker)
+    ).code == 0
+    math = await db.fetchval("SELECT id FROM learning_outcome_groups WHERE vendor_guid = 'math'")
+    file = write(tmp_path, b"vendor_guid,object_type,title\nalgebra,group,Algebra\n", "algebra.csv")
+    result = await cli("import", file, "--url", url, "--account", "1", "--group", str(math), run_worker=run_worker)
+    assert result.code == 0, result
+    assert await db.fetchval("SELECT parent_id FROM learning_outcome_groups WHERE vendor_guid = 'algebra'") == math
+    missing = await cli("import", file, "--url", url, "--account", "1", "--group", "999")
+    assert missing.code == 4, missing
+    assert "HTTP 404: Couldn't find LearningOutcomeGroup with 'id'=999" in missing.stderr
