@@ -14,6 +14,7 @@ import shlex
 import sys
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, NoReturn
@@ -184,7 +185,7 @@ def _error(run: Run | None, args: argparse.Namespace, message: str, code: ExitCo
     return code
 
 
-def _open_client(run: Run, token: str, retries: int) -> Any:
+def _open_client(run: Run, token: str, retries: int) -> AbstractAsyncContextManager[CanvasClient]:
     return CanvasClient.open(run.base_url, token, run.context, retries=retries, on_retry=run.note)
 
 

@@ -398,3 +398,11 @@ async def test_group_puts_rows_without_parents_under_it(
     missing = await cli("import", file, "--url", url, "--account", "1", "--group", "999")
     assert missing.code == 4, missing
     assert "HTTP 404: Couldn't find LearningOutcomeGroup with 'id'=999" in missing.stderr
+
+
+async def test_no_wait_exits_0_once_the_upload_is_accepted(client: Client, tmp_path: Path) -> None:
+    url = url_of(client)
+    result = await cli("import", write(tmp_path, CLEAN), "--url", url, "--account", "1", "--no-wait", "--json")
+    assert result.code == 0, result
+    assert json.loads(result.stdout)["outcome_import"]["workflow_state"] == "created"
+    assert f"outcome-imports status 1 --url {url} --account 1" in result.stderr
