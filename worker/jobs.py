@@ -50,8 +50,17 @@ _RETRYABLE_DB_ERRORS = (
 BatchRow = GroupRow | OutcomeRow | RowError
 
 
-def unexpected_error_message() -> str:
-    return f"An unexpected error has occurred: see error report {secrets.randbelow(10**9)}"
+def unexpected_error_message(
+    import_id: int, exc: BaseException | None = None, what: str = "unexpected error", level: int = logging.ERROR
+) -> str:
+    """Canvas's `An unexpected error has occurred: see error report <n>`, with <n> logged here, on one line with
+    what happened and its traceback (the exception's, else the stack that called this): <n> is what an
+    operator greps for when a district quotes the message."""
+    report = secrets.randbelow(10**9)
+    logger.log(
+        level, "import_id=%s: error report %s: %s", import_id, report, what, exc_info=exc, stack_info=exc is None
+    )
+    return f"An unexpected error has occurred: see error report {report}"
 
 
 def _transient_reason(exc: BaseException) -> str:
@@ -157,17 +166,15 @@ async def _process(d: Deps, conn: asyncpg.Connection, record: queries.ImportJobR
             with suppress(Exception):  # its own failure is the one being reported
                 await reporter.settle()
             raise Retry(defer=min(2**attempt, 60)) from exc
-        message = f"{unexpected_error_message()} ({_transient_reason(exc)})"
-        logger.exception("import_id=%s failed after %s attempts: %s", import_id, attempt, message)
-        return await _fail(d, reporter, message)
+        reason = _transient_reason(exc)
+        report = unexpected_error_message(import_id, exc, f"failed after {attempt} attempts ({reason})")
+        return await _fail(d, reporter, f"{report} ({reason})")
     except asyncpg.PostgresError as exc:
         message = f"Database error ({type(exc).__name__}: see error report {secrets.randbelow(10**9)})"
         logger.exception("import_id=%s: %s", import_id, message)
         return await _fail(d, reporter, message)
-    except Exception:
-        message = unexpected_error_message()
-        logger.exception("import_id=%s: %s", import_id, message)
-        return await _fail(d, reporter, message)
+    except Exception as exc:
+        return await _fail(d, reporter, unexpected_error_message(import_id, exc))
     await reporter.publish_final()
     logger.info("import_id=%s succeeded with %s row error(s)", import_id, error_count)
     return "succeeded"
@@ -190,7 +197,7 @@ async def _import_file(
     outcome_import = record.outcome_import
     context = await load_context(conn, outcome_import.context_type, outcome_import.context_id)
     if context is None:
-        raise ImportFailed(unexpected_error_message())
+        raise ImportFailed(unexpected_error_message(outcome_import.id, what="the import's context no longer exists"))
     nul_watch = _NulWatch()
     records = read_records(
         nul_watch.watch(d.storage.open_stream(record.object_key)), max_record_bytes=d.settings.max_record_bytes
@@ -204,7 +211,9 @@ async def _import_file(
     try:
         header = parse_header(header_cells)
     except NullHeaderCell as exc:
-        raise ImportFailed(unexpected_error_message()) from exc
+        # The file's fault, not ours; Canvas crashes on it, and its message is the one clients know.
+        what = f"{exc.message} (Canvas fails such a file with an error report)"
+        raise ImportFailed(unexpected_error_message(outcome_import.id, exc, what, logging.WARNING)) from exc
     applier = BatchApplier(
         conn, ImportRun(outcome_import.id, context, outcome_import.target_group_id, header.has_course_id)
     )
