@@ -406,3 +406,61 @@ async def test_no_wait_exits_0_once_the_upload_is_accepted(client: Client, tmp_p
     assert result.code == 0, result
     assert json.loads(result.stdout)["outcome_import"]["workflow_state"] == "created"
     assert f"outcome-imports status 1 --url {url} --account 1" in result.stderr
+
+
+class DroppingProxy:
+    """A TCP relay to the API whose first connection loses the answer: the upload arrived, the reply never does."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.connections = 0
+
+    async def start(self) -> asyncio.Server:
+        return await asyncio.start_server(self._relay, "127.0.0.1", 0)
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        first = self.connections == 1
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        request = asyncio.create_task(_pipe(reader, up_writer))
+        try:
+            if first:
+                await up_reader.read(1)  # the API has answered, so the import is committed
+                writer.transport.abort()  # ... and the connection drops before the client hears of it
+            else:
+                await _pipe(up_reader, writer)
+        finally:
+            request.cancel()
+            up_writer.close()
+            writer.close()
+
+
+async def _pipe(source: asyncio.StreamReader, target: asyncio.StreamWriter) -> None:
+    try:
+        while data := await source.read(65536):
+            target.write(data)
+            await target.drain()
+    except ConnectionError:
+        pass  # either side may go away first; the test judges the outcome, not the relay
+    finally:
+        target.close()
+
+
+async def test_a_dropped_connection_after_the_upload_never_makes_a_second_import(
+    client: Client, run_worker: RunWorker, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    relay = await DroppingProxy(client.server.port).start()
+    try:
+        port = relay.sockets[0].getsockname()[1]
+        url = f"http://127.0.0.1:{port}"
+        result = await cli(
+            "import", write(tmp_path, CLEAN), "--url", url, "--account", "1", "--json", run_worker=run_worker
+        )
+    finally:
+        relay.close()
+        await relay.wait_closed()
+    assert result.code == 0, result
+    assert "uploading outcomes.csv: Server disconnected; trying again" in result.stderr
+    assert json.loads(result.stdout)["replayed"] is True
+    assert "the server already had this upload (same Idempotency-Key): import 1" in result.stderr
+    assert await db.fetchval("SELECT count(*) FROM outcome_imports") == 1
