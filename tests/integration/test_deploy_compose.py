@@ -36,6 +36,7 @@ HAPROXY_CONFIG = DEPLOY / "haproxy" / "haproxy.cfg"
 SCHEMA = ROOT / "tests" / "data" / "compose-spec.json"
 SECRETS = {"POSTGRES_PASSWORD": "pg-password", "S3_ACCESS_KEY": "access-key", "S3_SECRET_KEY": "secret-key"}
 API_PORT = 8080
+DEFAULTS = Settings(database_url="postgresql://", redis_url="redis://", storage_url="file:///")
 
 # Compose's interpolation: $$ is a dollar sign; ${VAR}, ${VAR:-default} / ${VAR-default} (the first
 # also when VAR is empty), ${VAR:?error} / ${VAR?error}.
@@ -135,7 +136,7 @@ def _seconds(duration: str) -> int:
 
 def test_the_api_gets_time_to_drain_and_workers_to_hand_imports_back() -> None:
     services = compose_file()["services"]
-    drain = Settings.__dataclass_fields__["shutdown_drain_seconds"].default
+    drain = DEFAULTS.shutdown_drain_seconds
     assert _seconds(services["api"]["stop_grace_period"]) >= drain + 10
     assert 10 <= _seconds(services["worker"]["stop_grace_period"]) <= 60
     assert services["worker"]["deploy"]["replicas"] == 2  # `--scale worker=N` overrides it
