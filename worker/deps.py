@@ -14,7 +14,7 @@ from shared.status import StatusStore
 from shared.storage import Storage
 from worker.registry import WorkerRegistry
 
-_DEPS_KEY = "deps"
+DEPS_KEY = "deps"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +29,9 @@ class Deps:
 
 
 def deps(ctx: dict[str, Any]) -> Deps:
-    value: Deps = ctx[_DEPS_KEY]
+    value: Deps = ctx[DEPS_KEY]
     return value
 
 
 def store_deps(ctx: dict[str, Any], value: Deps) -> None:
-    ctx[_DEPS_KEY] = value
+    ctx[DEPS_KEY] = value

@@ -95,7 +95,7 @@ async def _run(d: Deps, import_id: int, job_id: str | None) -> str:
             logger.warning("import_id=%s does not exist; nothing to do", import_id)
             return "missing"
         if record.outcome_import.workflow_state.finished:
-            return f"already {record.outcome_import.workflow_state.value}"
+            return await _already_finished(d, record)
         root_account_id = record.outcome_import.root_account_id
         if record.outcome_import.workflow_state is ImportState.created and await queries.is_paused(
             conn, root_account_id
@@ -118,6 +118,17 @@ async def _run(d: Deps, import_id: int, job_id: str | None) -> str:
             await _unlock(conn, root_account_id)
     await hand_on_turn(d.pool, d.redis, root_account_id)
     return outcome
+
+
+async def _already_finished(d: Deps, record: queries.ImportJobRecord) -> str:
+    """A job of an import that has ended. Its run may have committed that end and then been stopped
+    (SIGTERM in a rolling deploy, a lost connection) before it wrote the status view and handed the
+    root account's turn on: both are done again here, each idempotent. Without it, clients read that
+    run's last `importing` view until it expires (a day), and the next import waits for the reconciler."""
+    outcome_import = record.outcome_import
+    await StatusReporter(d, outcome_import, record.file_line_count).publish_committed()
+    await hand_on_turn(d.pool, d.redis, outcome_import.root_account_id)
+    return f"already {outcome_import.workflow_state.value}"
 
 
 async def _unlock(conn: asyncpg.Connection, root_account_id: int) -> None:
@@ -157,6 +168,12 @@ async def _process(d: Deps, conn: asyncpg.Connection, record: queries.ImportJobR
             if watch.cancelled:  # the watch cancelled the statement that was running
                 raise ImportCancelled() from exc
             raise
+    except asyncio.CancelledError:
+        if d.worker.stopping:
+            # A rolling deploy or a scale-down, not the import's fault: it runs again elsewhere.
+            logger.info("import_id=%s: handed back by a stopping worker", import_id)
+            await asyncio.shield(queries.hand_back(d.pool, import_id))
+        raise
     except ImportFailed as exc:
         return await _fail(d, reporter, exc.message)
     except (DatabaseUnavailable, StorageUnavailable, *_RETRYABLE_DB_ERRORS, *UNAVAILABLE_ERRORS) as exc:

@@ -31,6 +31,8 @@ class WorkerRegistry:
     host: str = field(default_factory=socket.gethostname)
     pid: int = field(default_factory=os.getpid)
     rows_processed: int = 0
+    # Set when the process is told to stop: the imports it hands back then do not spend a try.
+    stopping: bool = False
 
     def add_rows(self, rows: int) -> None:
         self.rows_processed += rows

@@ -98,19 +98,26 @@ class StatusReporter:
     async def publish_final(self) -> None:
         """The committed final state, read back so Redis says exactly what PostgreSQL says, and
         the import's end in the fleet metrics."""
-        await self.settle()
-        async with self.deps.pool.acquire() as conn:
-            record = await queries.get_import_for_job(conn, self.outcome_import.id)
-            errors = await get_exposed_errors(conn, self.outcome_import.id)
-        if record is None:
+        final = await self.publish_committed()
+        if final is None:
             return
-        final = record.outcome_import
-        await self._put(final, errors)
         # A failed import kept none of its rows, so none of its row errors either.
         row_errors = self.row_errors if final.workflow_state is ImportState.succeeded else 0
         await self.deps.fleet.record_finished(
             final.root_account_id, final.workflow_state, self.run_seconds, row_errors
         )
+
+    async def publish_committed(self) -> OutcomeImport | None:
+        """The import as PostgreSQL has it now, written to the status view (idempotent); None if it
+        no longer exists."""
+        await self.settle()
+        async with self.deps.pool.acquire() as conn:
+            record = await queries.get_import_for_job(conn, self.outcome_import.id)
+            errors = await get_exposed_errors(conn, self.outcome_import.id)
+        if record is None:
+            return None
+        await self._put(record.outcome_import, errors)
+        return record.outcome_import
 
     async def _put(self, view: OutcomeImport, errors: list[tuple[int, str]]) -> None:
         context = f"{view.context_type.value}:{view.context_id}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import AsyncExitStack, suppress
+from signal import Signals
 from typing import Any
 
 from arq import Worker
@@ -19,7 +20,7 @@ from shared.queue import QUEUE_NAME, RUN_OUTCOME_IMPORT, redis_settings
 from shared.settings import Settings
 from shared.status import StatusStore
 from shared.storage import open_storage
-from worker.deps import Deps, store_deps
+from worker.deps import DEPS_KEY, Deps, store_deps
 from worker.jobs import run_outcome_import
 from worker.reconciler import run_reconciler
 from worker.registry import WorkerRegistry
@@ -56,6 +57,15 @@ class ImportWorker(Worker):
             self.job_counter -= 1
             self.sem.release()
             logger.warning("Redis connection lost while claiming a job; the next poll tries again")
+
+
+    def handle_sig(self, signum: Signals) -> None:
+        # Jobs cancelled by a stop hand their imports back without spending one of their tries
+        # (worker/jobs.py); a job cancelled by its timeout does spend one.
+        worker_deps: Deps | None = self.ctx.get(DEPS_KEY)
+        if worker_deps is not None:
+            worker_deps.worker.stopping = True
+        super().handle_sig(signum)
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

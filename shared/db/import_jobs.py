@@ -159,6 +159,11 @@ async def fail_import(conn: asyncpg.Connection, import_id: int, message: str) ->
         await conn.execute(UPDATE_FAIL_IMPORT, import_id)
 
 
+# A start that a stopping worker handed back is not one of the import's tries.
+UPDATE_HAND_BACK = """
+UPDATE outcome_imports SET attempts = attempts - 1, updated_at = now()
+WHERE id = $1 AND workflow_state = 'importing' AND attempts > 0
+"""
 UPDATE_HEARTBEAT = """
 UPDATE outcome_imports SET heartbeat_at = now() WHERE id = $1 AND workflow_state = 'importing'
 RETURNING cancel_requested_at IS NOT NULL
@@ -199,3 +204,8 @@ async def abandoned_imports(conn: asyncpg.Pool | asyncpg.Connection, stale_after
 async def queued_imports(conn: asyncpg.Pool | asyncpg.Connection, limit: int = 10_000) -> list[int]:
     """Imports whose turn it is (first waiting import of a root account that is not paused), oldest first."""
     return [r["id"] for r in await conn.fetch(SELECT_QUEUED_IMPORTS, limit)]
+
+
+async def hand_back(conn: asyncpg.Pool | asyncpg.Connection, import_id: int) -> None:
+    """Give back the try a stopping worker's start took (its run was rolled back and runs again)."""
+    await conn.execute(UPDATE_HAND_BACK, import_id)
