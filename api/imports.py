@@ -49,9 +49,10 @@ def _import_type(params: MultiDict[str]) -> str:
 
 
 def _check_import_type(params: MultiDict[str]) -> None:
-    import_type = _import_type(params)
-    if import_type not in IMPORT_TYPES:
-        raise _invalid_import_type(import_type)
+    """Every `import_type` given (query string and form fields) must be a known one."""
+    for import_type in params.getall("import_type", []):
+        if (import_type or "instructure_csv") not in IMPORT_TYPES:
+            raise _invalid_import_type(import_type)
 
 
 async def create_import(request: web.Request) -> web.Response:

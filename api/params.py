@@ -185,9 +185,15 @@ class Params:
     def raw(self, name: str) -> Any:
         """The value under `name` as sent (str, number, bool, list, dict), or None."""
         node: Any = self.values
-        for part in _split_name(name):
-            if not isinstance(node, Mapping) or part not in node:
-                # A key that did not nest was kept flat under its full name.
+        parts = _split_name(name)
+        for depth, part in enumerate(parts):
+            if not isinstance(node, Mapping):
+                if name in self.values or node is None:
+                    # A key that did not nest was kept flat under its full name; null is absent.
+                    return self.values.get(name)
+                # `{"course": [1]}` where `course[name]` is wanted: the object is not one.
+                raise invalid(_join_name(parts[:depth]))
+            if part not in node:
                 return self.values.get(name)
             node = node[part]
         return node
@@ -213,6 +219,8 @@ class Params:
         value = self.raw(name)
         if value is None or value == "":
             return None
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # JSON has one number type: 5e3 is the integer 5000
         if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**18:
             return value
         if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
@@ -252,6 +260,11 @@ class Params:
             raise invalid(name) from exc
         except OverflowError as exc:
             raise invalid(name, "outside the years 1 to 9999 in UTC") from exc
+
+
+def _join_name(parts: list[str]) -> str:
+    """`["a", "b"]` -> `"a[b]"`, the Canvas name of a nested parameter."""
+    return parts[0] + "".join(f"[{part}]" for part in parts[1:])
 
 
 def missing(name: str) -> ApiError:

@@ -117,6 +117,7 @@ async def read_upload(request: web.Request, max_bytes: int, check: ParamsCheck) 
     if request.content_length is not None and request.content_length > max_bytes:
         raise _too_large(max_bytes)
     params: MultiDict[str] = MultiDict(request.query)
+    extension = stored_text("extension", params.get("extension") or "")
     if request.content_type.startswith("multipart/"):
         async with body_errors(request):
             reader = await request.multipart()
@@ -134,7 +135,6 @@ async def read_upload(request: web.Request, max_bytes: int, check: ParamsCheck) 
         # Canvas would store the multipart bytes themselves as the "file"; they are consumed by now, and
         # such a file could only fail, so this service says what is missing instead.
         raise bad_request("The multipart request has no attachment field")
-    extension = stored_text("extension", params.get("extension") or "")
     if extension:
         file_name = f"outcome_import.{extension}"
     else:

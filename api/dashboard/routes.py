@@ -10,6 +10,7 @@ from types import MappingProxyType
 from aiohttp import web
 
 from api.errors import resource_not_found, unauthorized
+from api.params import body_errors
 from api.sessions import same_origin, session_user, sign_in
 
 routes = web.RouteTableDef()
@@ -66,7 +67,8 @@ async def login(request: web.Request) -> web.Response:
     # from signing a browser in with the other site's token (login CSRF).
     if not same_origin(request):
         raise unauthorized()
-    form = await request.post()
+    async with body_errors(request):
+        form = await request.post()
     token = form.get("token")
     if not isinstance(token, str) or not token.strip():
         return _login_page(MISSING_TOKEN, status=400)

@@ -85,7 +85,7 @@ async def test_authorization_header_that_is_not_utf8_is_an_invalid_token(
         assert resp.headers["www-authenticate"] == 'Bearer realm="canvas-lms"'
 
 
-@pytest.mark.parametrize("path", [UPLOAD, "/api/v1/accounts"])
+@pytest.mark.parametrize("path", [UPLOAD, "/api/v1/accounts", "/dashboard/login"])
 @pytest.mark.parametrize("case", list(BROKEN_MULTIPART))
 async def test_malformed_multipart_is_400(
     client: Client, db: asyncpg.Connection, client_mistakes: pytest.LogCaptureFixture, path: str, case: str
@@ -280,3 +280,38 @@ async def test_fields_of_an_upload_count_wherever_they_are_in_the_form(
         resp = await _send(client, "POST", UPLOAD, headers, body)
         assert (resp.status, resp.json()["data"]) == (200, {"import_type": "instructure_csv"})
     assert await db.fetchval("SELECT count(*) FROM outcome_imports") == 2
+
+
+async def test_json_bodies_are_read_as_the_openapi_document_says(
+    client: Client, db: asyncpg.Connection, client_mistakes: pytest.LogCaptureFixture
+) -> None:
+    headers = {"Authorization": ADMIN}
+    # JSON has one number type: an integral float is an id; a wrapper that is not an object is a 400.
+    resp = await client.post("/api/v1/accounts/1/admins", json={"user_id": 1.0}, headers=headers)
+    assert resp.status == 200, await resp.text()
+    for body, name in (({"course": [None]}, "course"), ({"account": "x"}, "account")):
+        path = "/api/v1/accounts/1/courses" if name == "course" else "/api/v1/accounts"
+        resp = await client.post(path, json=body, headers=headers)
+        assert (resp.status, await resp.json()) == (400, _error(f"invalid value for parameter {name}")), body
+    # null is as if absent.
+    resp = await client.post("/api/v1/accounts/1/courses", json={"course": None}, headers=headers)
+    assert (resp.status, (await resp.json())["name"]) == (200, "Unnamed Course")
+    # Every import_type given must be valid, in the query string as in the form.
+    resp = await _send(
+        client,
+        "POST",
+        f"{UPLOAD}?import_type=other",
+        {"Authorization": ADMIN, "Content-Type": "multipart/form-data; boundary=b0und"},
+        _form(("import_type", b"instructure_csv", None), ("attachment", CSV, "a.csv")),
+    )
+    assert resp.status == 400 and resp.json()["errors"][0]["error_code"] == "invalid_import_type"
+    # The extension is checked whatever the body.
+    resp = await _send(
+        client,
+        "POST",
+        f"{UPLOAD}?extension=c%00sv",
+        {"Authorization": ADMIN, "Content-Type": "multipart/form-data; boundary=b0und"},
+        _form(("attachment", CSV, "a.csv")),
+    )
+    assert resp.status == 400
+    assert await db.fetchval("SELECT count(*) FROM outcome_imports") == 0
