@@ -36,12 +36,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import ctypes
 import json
 import os
 import secrets
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -52,30 +49,29 @@ from contextlib import AsyncExitStack, ExitStack, suppress
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
 from arq.constants import health_check_key_suffix
-from redis.asyncio import Redis
-from yarl import URL
-
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from generate_outcomes import (  # noqa: E402  (scripts/ is on sys.path: this file's directory)
-    CHANGED_TOP_TIER,
-    REVISED_DESCRIPTION_SUFFIX,
-    REVISED_TITLE_SUFFIX,
-    WIDTH,
-    GeneratedFile,
-    generate,
+from generate_outcomes import WIDTH, GeneratedFile, generate  # scripts/ is on sys.path: this file's directory
+from harness import (
+    LOG_TAIL_LINES,
+    REPO,
+    claim_redis,
+    free_port,
+    fresh_database,
+    percentile,
+    print_columns,
+    progress,
+    stop_with_parent,
 )
+from redis.asyncio import Redis
+from tree_check import check_tree
 
-from shared.db.migrate import migrate  # noqa: E402
-from shared.queue import QUEUE_NAME  # noqa: E402
-from shared.settings import Settings  # noqa: E402
-from tests.support.redis_claims import claim_redis_db, release_redis_db, with_redis_db  # noqa: E402
+from shared.db.migrate import migrate
+from shared.queue import QUEUE_NAME
+from shared.settings import Settings
 
 CHANGED_FRACTION = 0.1
 READY_TIMEOUT_SECONDS = 60
@@ -85,43 +81,8 @@ POLL_SECONDS = 0.05
 # and the API does not spend a noticeable share of the CPU answering us during a long import.
 POLL_BACKOFF = 0.005
 STATUS_LOAD_CONCURRENCY = 64
-# Redis databases tried in turn; 0 is every app's default and 13 the test suite's.
-LOG_TAIL_LINES = 30
 MB = 1024 * 1024
 
-ACCOUNT = "context_type = 'Account' AND context_id = $1"
-COUNT_GROUPS = f"SELECT count(*) FROM learning_outcome_groups WHERE {ACCOUNT} AND workflow_state = 'active' AND parent_id IS NOT NULL"  # noqa: E501
-COUNT_OUTCOMES = f"SELECT count(*) FROM learning_outcomes WHERE {ACCOUNT} AND workflow_state = 'active'"
-COUNT_LINKS = f"SELECT count(*) FROM learning_outcome_links WHERE {ACCOUNT} AND workflow_state = 'active'"
-LINKS_PER_OUTCOME = """
-SELECT n, count(*) FROM (
-    SELECT count(l.id) AS n FROM learning_outcomes o
-      LEFT JOIN learning_outcome_links l ON l.learning_outcome_id = o.id AND l.workflow_state = 'active'
-     WHERE o.context_type = 'Account' AND o.context_id = $1 AND o.workflow_state = 'active'
-     GROUP BY o.id) per_outcome
- GROUP BY n"""
-TREE_BY_DEPTH = f"""
-WITH RECURSIVE tree AS (
-    SELECT id, 0 AS depth FROM learning_outcome_groups WHERE {ACCOUNT} AND parent_id IS NULL
-    UNION ALL
-    SELECT g.id, t.depth + 1 FROM learning_outcome_groups g JOIN tree t ON g.parent_id = t.id
-     WHERE g.workflow_state = 'active')
-SELECT t.depth, count(DISTINCT t.id) AS groups, count(l.id) AS links
-  FROM tree t
-  LEFT JOIN learning_outcome_links l ON l.associated_group_id = t.id AND l.workflow_state = 'active'
- GROUP BY t.depth"""
-METHODS = f"""
-SELECT calculation_method || coalesce('/' || calculation_int, '') AS method, count(*) FROM learning_outcomes
- WHERE {ACCOUNT} AND workflow_state = 'active' GROUP BY 1"""
-CHANGED = f"""
-SELECT count(*) FILTER (WHERE right(short_description, length($2)) = $2) AS titles,
-       count(*) FILTER (WHERE right(description, length($3)) = $3) AS descriptions,
-       count(*) FILTER (WHERE ratings -> 0 ->> 'description' = $4) AS ratings
-  FROM learning_outcomes WHERE {ACCOUNT} AND workflow_state = 'active'"""
-SAMPLE_GROUPS = f"""
-SELECT DISTINCT unnest(ARRAY[min(associated_group_id), max(associated_group_id)]) AS id
-  FROM learning_outcome_links WHERE {ACCOUNT} AND workflow_state = 'active'"""
-GROUP_OUTCOME_IDS = "SELECT learning_outcome_id FROM learning_outcome_links WHERE associated_group_id = $1 AND workflow_state = 'active'"  # noqa: E501
 DATABASE_BACKENDS = "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
 IMPORT_ROW = "SELECT workflow_state, progress, created_at, ended_at FROM outcome_imports WHERE id = $1"
 
@@ -130,47 +91,7 @@ class BenchError(Exception):
     """The run could not measure what it should: an import failed, timed out, or a process died."""
 
 
-def progress(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def with_path(url: str, path: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 # --- services -----------------------------------------------------------------------------------
-
-
-async def fresh_database(stack: AsyncExitStack, server_url: str, keep: bool) -> str:
-    name = f"oi_bench_{os.getpid()}"
-    admin = await asyncpg.connect(server_url)
-    stack.push_async_callback(admin.close)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # a crashed run with our pid
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    if keep:
-        progress(f"keeping database {name}: drop it yourself")
-    else:
-        stack.push_async_callback(admin.execute, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    return with_path(server_url, "/" + name)
-
-
-def claim_redis(stack: AsyncExitStack, server_url: str) -> tuple[str, Redis]:
-    """A Redis database of our own, claimed as the test suite claims one (tests/support/redis_claims.py):
-    the queue name and status keys are fixed, so two runs sharing a database would take each other's jobs."""
-    db = claim_redis_db(server_url, f"bench:{os.getpid()}")
-    stack.callback(release_redis_db, server_url, db)
-    url = with_redis_db(server_url, db)
-    redis = Redis.from_url(url)
-    stack.push_async_callback(redis.aclose)
-    return url, redis
 
 
 @dataclass
@@ -228,15 +149,9 @@ def start_system(
                 cwd=REPO,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_stop_with_parent,
+                preexec_fn=stop_with_parent,
             )
     return system
-
-
-def _stop_with_parent() -> None:
-    """Linux: the process gets SIGTERM if this script dies (e.g. killed by a test's timeout), so no
-    API or worker is left behind to take other runs' jobs."""
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 async def wait_ready(system: System, session: aiohttp.ClientSession) -> None:
@@ -307,10 +222,6 @@ async def postgres_cpu(conn: asyncpg.Connection) -> dict[int, float] | None:
         return None
 
 
-def percentile(sorted_values: list[float], q: float) -> float:
-    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
-
-
 async def status_load(url: str, headers: dict[str, str], seconds: float) -> dict[str, Any]:
     assert urlsplit(url).hostname == "127.0.0.1", "status load goes to loopback only"
     latencies: list[float] = []
@@ -376,75 +287,6 @@ async def wait_final(
 
 
 # --- proof --------------------------------------------------------------------------------------
-
-
-async def check_tree(
-    conn: asyncpg.Connection,
-    session: aiohttp.ClientSession,
-    account_id: int,
-    generated: GeneratedFile,
-    final: dict[str, Any],
-) -> dict[str, dict[str, Any]]:
-    """What the account holds against what the file describes; each check {"ok", "expected", "actual"}."""
-    checks: dict[str, dict[str, Any]] = {}
-
-    def check(name: str, expected: Any, actual: Any, ok: bool | None = None) -> None:
-        checks[name] = {
-            "ok": expected == actual if ok is None else ok,
-            "expected": expected,
-            "actual": actual,
-        }
-
-    g = generated
-    check("no_row_errors", [], final["processing_errors"])
-    check("groups", g.groups, await conn.fetchval(COUNT_GROUPS, account_id))
-    check("outcomes", g.outcomes, await conn.fetchval(COUNT_OUTCOMES, account_id))
-    check("links", g.links, await conn.fetchval(COUNT_LINKS, account_id))
-    expected_per_outcome = {"1": g.outcomes - g.multi_linked_outcomes, "2": g.multi_linked_outcomes}
-    check(
-        "links_per_outcome",
-        {k: v for k, v in expected_per_outcome.items() if v},
-        {str(r["n"]): r["count"] for r in sorted(await conn.fetch(LINKS_PER_OUTCOME, account_id))},
-    )
-    tree = {r["depth"]: r for r in await conn.fetch(TREE_BY_DEPTH, account_id)}
-    check("groups_reachable_from_root", g.groups, sum(r["groups"] for d, r in tree.items() if d > 0))
-    check("max_group_depth", g.max_group_depth, max(tree, default=0))
-    check(
-        "links_by_group_depth",
-        {str(d): n for d, n in g.links_by_depth.items()},
-        {str(d): r["links"] for d, r in sorted(tree.items()) if r["links"]},
-    )
-    check(
-        "calculation_methods",
-        g.methods,
-        dict(sorted((r["method"], r["count"]) for r in await conn.fetch(METHODS, account_id))),
-    )
-    changed = await conn.fetchrow(
-        CHANGED, account_id, REVISED_TITLE_SUFFIX, REVISED_DESCRIPTION_SUFFIX, CHANGED_TOP_TIER
-    )
-    check(
-        "changed_rows",
-        {"titles": g.changed_titles, "descriptions": g.changed_descriptions, "ratings": g.changed_ratings},
-        dict(changed),
-    )
-    sample = [r["id"] for r in await conn.fetch(SAMPLE_GROUPS, account_id) if r["id"] is not None]
-    for group_id in sample:  # none when there are no links: the counts above say so
-        expected_ids = {r[0] for r in await conn.fetch(GROUP_OUTCOME_IDS, group_id)}
-        got: set[int] = set()
-        group_path = f"/api/v1/accounts/{account_id}/outcome_groups/{group_id}"
-        next_url: str | None = f"{group_path}/outcomes?per_page=100"
-        while next_url is not None:
-            async with session.get(next_url) as resp:
-                body = await resp.json()
-                link = resp.links.get("next")
-            if resp.status != 200:
-                got, next_url = {-resp.status}, None  # shows as a wrong count; the body goes to stderr
-                progress(f"GET {group_path}/outcomes answered {resp.status}: {body}")
-                continue
-            next_url = None if link is None else URL(link["url"]).path_qs
-            got |= {item["outcome"]["id"] for item in body}
-        check(f"api_group_{group_id}_outcomes", len(expected_ids), len(got), ok=expected_ids == got)
-    return checks
 
 
 async def run_import(
@@ -549,8 +391,8 @@ async def measure_round(
     """The COPY baseline, then the three imports, on a fresh database and freshly started processes."""
     result: dict[str, Any] = {}
     async with AsyncExitStack() as stack:
-        database_url = await fresh_database(stack, pg_server, args.keep_database)
-        redis = claim_redis(stack, redis_server)
+        database_url = await fresh_database(stack, pg_server, f"oi_bench_{os.getpid()}", args.keep_database)
+        redis = claim_redis(stack, redis_server, f"bench:{os.getpid()}")
         await migrate(database_url)
         conn = await asyncpg.connect(database_url)
         stack.push_async_callback(conn.close)
@@ -684,14 +526,6 @@ def print_summary(summary: dict[str, Any]) -> None:
             )
         )
     print_columns(rows)
-
-
-def print_columns(rows: list[tuple[str, ...]]) -> None:
-    """The first column left-aligned, the others right-aligned."""
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    for r in rows:
-        cells = [r[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(r[1:], widths[1:], strict=True)]
-        print("  ".join(cells))
 
 
 def main() -> None:

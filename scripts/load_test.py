@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import json
 import os
 import random
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,20 +34,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
+from harness import REPO as ROOT
+from harness import free_port, stop_with_parent  # scripts/ is on sys.path: this file's directory
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from cli.run import wait_until_healthy  # noqa: E402
-from tests.support.redis_claims import claim_redis_db, release_redis_db, with_redis_db  # noqa: E402
+from cli.run import wait_until_healthy
+from tests.support.redis_claims import claim_redis_db, release_redis_db, with_redis_db
 
 FINAL = ("succeeded", "failed")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _csv(prefix: str, rows: int) -> tuple[bytes, int, int]:
@@ -245,7 +236,7 @@ def main() -> None:
     if redis_server:
         claim = claim_redis_db(redis_server, f"load_test:{os.getpid()}")
         env["REDIS_URL"] = with_redis_db(redis_server, claim)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="outcome-imports-load-") as data_dir:
         system = subprocess.Popen(
@@ -266,7 +257,7 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
             stderr=open(Path(data_dir) / "system.log", "wb"),
             start_new_session=True,
-            preexec_fn=_stop_with_parent,
+            preexec_fn=stop_with_parent,
         )
         try:
             wait_until_healthy(base, [system])
@@ -292,15 +283,6 @@ def main() -> None:
         for key, value in report.items():
             print(f"{key:>24}: {value}")
     sys.exit(0 if report["ok"] else 1)
-
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _stop_with_parent() -> None:
-    """Linux: the system gets SIGTERM if this script dies (e.g. killed by a test's timeout), so no
-    API or worker is left behind to take other runs' jobs."""
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 if __name__ == "__main__":
