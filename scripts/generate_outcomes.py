@@ -12,7 +12,8 @@ calculation methods.
 description or the rating tiers; the count of each is returned): the base content draws from one
 random stream and the changes from another, so the two files differ only in those rows.
 
-Run: `.venv/bin/python scripts/generate_outcomes.py out.csv --rows 100000 [--seed 1] [--changed-fraction 0.1]`
+Run: `.venv/bin/python scripts/generate_outcomes.py out.csv --rows 100000 [--seed 1] [--changed-fraction 0.1]
+[--guid-prefix district]`
 """
 
 from __future__ import annotations
@@ -242,8 +243,16 @@ def _description(rng: random.Random) -> str:
     return text
 
 
-def generate(path: Path, rows: int, seed: int = 1, changed_fraction: float = 0.0) -> GeneratedFile:
-    """Write the file to `path` (streamed: memory grows only with the number of groups) and describe it."""
+def generate(
+    path: Path, rows: int, seed: int = 1, changed_fraction: float = 0.0, guid_prefix: str = "district"
+) -> GeneratedFile:
+    """Write the file to `path` (streamed: memory grows only with the number of groups) and describe it.
+
+    Every vendor_guid starts with `guid_prefix` followed by "-group-" or "-outcome-". Outcome guids are
+    global, so files imported into different contexts need prefixes of their own; with a prefix that
+    occurs nowhere in the text (say "tpl0"; not "district", which "district-wide" contains), a copy with
+    every "tpl0-" replaced is such a file, described by the same figures.
+    """
     if rows < MIN_ROWS:
         raise ValueError(f"rows must be at least {MIN_ROWS}")
     started = time.perf_counter()
@@ -265,8 +274,8 @@ def generate(path: Path, rows: int, seed: int = 1, changed_fraction: float = 0.0
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(HEADER + [""] * (RATING_CELLS - 1))
         for group in _group_plan(total_groups):
-            guid = f"district-group-{group.index:07d}"
-            parent = "" if group.parent is None else f"district-group-{group.parent:07d}"
+            guid = f"{guid_prefix}-group-{group.index:07d}"
+            parent = "" if group.parent is None else f"{guid_prefix}-group-{group.parent:07d}"
             writer.writerow(
                 [
                     guid,
@@ -312,7 +321,7 @@ def generate(path: Path, rows: int, seed: int = 1, changed_fraction: float = 0.0
                 method_counts[f"{method}/{calculation_int}" if calculation_int else method] += 1
                 writer.writerow(
                     [
-                        f"district-outcome-{outcome_no:08d}",
+                        f"{guid_prefix}-outcome-{outcome_no:08d}",
                         "outcome",
                         title,
                         description,
@@ -340,8 +349,10 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--changed-fraction", type=float, default=0.0)
+    parser.add_argument("--guid-prefix", default="district", help="the start of every vendor_guid")
     args = parser.parse_args()
-    print(json.dumps(generate(args.path, args.rows, args.seed, args.changed_fraction).as_json(), indent=2))
+    generated = generate(args.path, args.rows, args.seed, args.changed_fraction, args.guid_prefix)
+    print(json.dumps(generated.as_json(), indent=2))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,12 +86,18 @@ def free_ports(count: int) -> list[int]:
 
 
 @contextmanager
-def run_seaweedfs(bucket: str = "outcome-imports-test", *, startup_timeout: float = 30.0) -> Iterator[S3Server]:
+def run_seaweedfs(
+    bucket: str = "outcome-imports-test",
+    *,
+    startup_timeout: float = 30.0,
+    preexec_fn: Callable[[], None] | None = None,
+) -> Iterator[S3Server]:
     """Start `weed mini` on free ports with a scratch data dir, create `bucket`, yield the server.
 
     Returns once an authenticated HeadBucket succeeds (polling until `startup_timeout` seconds, then
     raising RuntimeError with the server's log). On exit the server is stopped (SIGTERM, then SIGKILL
-    after a few seconds) and its data deleted.
+    after a few seconds) and its data deleted. `preexec_fn` runs in the child before `weed` starts
+    (scripts pass one that stops the server when they die).
     """
     with tempfile.TemporaryDirectory(prefix="seaweedfs-") as scratch:
         data_dir = Path(scratch) / "data"
@@ -118,7 +124,9 @@ def run_seaweedfs(bucket: str = "outcome-imports-test", *, startup_timeout: floa
         env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
         log_path = Path(scratch) / "weed.log"
         with log_path.open("wb") as log:
-            process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            process = subprocess.Popen(
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=preexec_fn
+            )
         try:
             _create_bucket_when_ready(server, process, log_path, startup_timeout)
             yield server
