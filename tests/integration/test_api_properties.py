@@ -61,6 +61,9 @@ async def _token_without_rights(base_url: str) -> str:
 
 
 def _seed() -> int:
+    """CI's fixed seed; locally a random one, or SCHEMATHESIS_SEED to replay a failure."""
+    if os.environ.get("SCHEMATHESIS_SEED"):
+        return int(os.environ["SCHEMATHESIS_SEED"])
     return CI_SEED if os.environ.get("CI") == "true" else random.randrange(2**31)
 
 
@@ -113,4 +116,4 @@ async def test_the_api_keeps_its_openapi_contract(base_url: str, tmp_path: Path,
     token = ADMIN_TOKEN if caller == "site_admin" else await _token_without_rights(base_url)
     seed = _seed()
     code, output = await _schemathesis(base_url, token, tmp_path / "events.ndjson", seed)
-    assert code == 0, f"seed {seed}; reproduce with --seed {seed}:\n{output[-20000:]}"
+    assert code == 0, f"seed {seed} (replay: SCHEMATHESIS_SEED={seed}):\n{output[-20000:]}"
