@@ -98,6 +98,9 @@ async def _schemathesis(base_url: str, token: str, report: Path, seed: int) -> t
         str(report),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
+        # Schemathesis keeps a cache of past crashes (.schemathesis/) in its working directory, to
+        # replay them first: each run starts clean, away from the repository.
+        cwd=report.parent,
     )
     try:
         async with asyncio.timeout(RUN_TIMEOUT_SECONDS):
