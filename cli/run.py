@@ -102,8 +102,10 @@ def main(argv: list[str] | None = None) -> None:
             Settings.from_env(env)
         except ConfigurationError as exc:
             sys.exit(str(exc))
-        # Absolute URLs (Link headers, redirects) name the address this command serves.
-        env.setdefault("OUTCOME_IMPORTS_PUBLIC_URL", f"http://{args.host}:{args.port}")
+        # Absolute URLs (Link headers, redirects) name the address this command serves; listening on
+        # every address, none is the one: the API then names the address each client reached.
+        if args.host not in ("0.0.0.0", "::", ""):
+            env.setdefault("OUTCOME_IMPORTS_PUBLIC_URL", f"http://{args.host}:{args.port}")
         asyncio.run(migrate(env["DATABASE_URL"]))
 
         commands = [[sys.executable, "-m", "api", "--host", args.host, "--port", str(args.port)]]
