@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> None:
         # Absolute URLs (Link headers, redirects) name the address this command serves; listening on
         # every address, none is the one: the API then names the address each client reached.
         if args.host not in ("0.0.0.0", "::", ""):
-            env.setdefault("OUTCOME_IMPORTS_PUBLIC_URL", f"http://{args.host}:{args.port}")
+            host = f"[{args.host}]" if ":" in args.host else args.host
+            env.setdefault("OUTCOME_IMPORTS_PUBLIC_URL", f"http://{host}:{args.port}")
         asyncio.run(migrate(env["DATABASE_URL"]))
 
         commands = [[sys.executable, "-m", "api", "--host", args.host, "--port", str(args.port)]]
