@@ -14,10 +14,11 @@ REDIS_URL's (embedded PostgreSQL/Redis when those are unset). Every request goes
    an import, polls it until final, then the next (`--imports-per-district`, sizes from `--sizes`);
 3. "backlog": the backlog district queues `--backlog` imports (sizes `--backlog-sizes`, a poller on
    each), then the districts run as in 2; the queue wait of the small districts is compared with 2;
-4. "restarts": the districts run as in 2 (and on, until the restarts are over) while every worker is
-   restarted one by one (a replacement started and registered, then SIGTERM to the old one once it
-   holds an import; its imports must be taken over by others) and then every API process (SIGTERM,
-   exit after draining its requests, started again on the same port, up again in HAProxy).
+4. "restarts": the backlog district queues `--backlog` imports again, and the districts run as in 2
+   (and on, until the restarts are over) while every worker is restarted one by one (a replacement
+   started and registered, then SIGTERM to the old one once it holds an import; its imports must be
+   taken over by others) and then every API process (SIGTERM, exit after draining its requests,
+   started again on the same port, up again in HAProxy).
 
 Each import goes into a sub-account of its own, so each tree is checked exactly (bench's check_tree).
 Invariants (exit status 1 when one fails): every accepted import finished and succeeded with its exact
@@ -36,9 +37,11 @@ import asyncio
 import json
 import os
 import secrets
+import signal
 import sys
 import tempfile
 import time
+from collections.abc import Coroutine
 from contextlib import AsyncExitStack, ExitStack
 from pathlib import Path
 from typing import Any
@@ -124,8 +127,10 @@ async def backlog_phase(
 
 
 async def restart_phase(
-    system: System, load: Load, districts: list[District], args: argparse.Namespace
+    system: System, load: Load, backlog: District, districts: list[District], args: argparse.Namespace
 ) -> tuple[Phase, dict[str, Any]]:
+    await load.queue_backlog("restarts", backlog, args.backlog_sizes, args.backlog)
+    waiting = await backlog_waiting(system.pool, backlog.id)
     progress(f"phase 'restarts': {len(districts)} district clients while every process restarts one by one")
     phase = Phase("restarts", "districts", args.workers, time.monotonic())
     restarts: dict[str, Any] = {"workers": [], "apis": []}
@@ -148,11 +153,14 @@ async def restart_phase(
     ]
     await asyncio.gather(choreography(), *clients)
     phase.ended = time.monotonic()
+    phase.notes["backlog waiting (start -> end)"] = f"{waiting} -> {await backlog_waiting(system.pool, backlog.id)}"
     return phase, restarts
 
 
 async def scale(args: argparse.Namespace, workdir: Path, pg_server: str, redis_server: str) -> dict[str, Any]:
-    config = {k: getattr(args, k) for k in DEFAULTS} | {"cpus": os.cpu_count()}
+    # This machine's 1-minute load average: other work on it slows every figure.
+    machine_load = {"start": round(os.getloadavg()[0], 1)}
+    config = {k: getattr(args, k) for k in DEFAULTS} | {"cpus": os.cpu_count(), "load_average": machine_load}
     deadline = time.monotonic() + args.time_limit
     templates = Templates(workdir, args.seed)
     sizes = {*args.sizes, *args.backlog_sizes, args.throughput_rows}
@@ -200,9 +208,7 @@ async def scale(args: argparse.Namespace, workdir: Path, pg_server: str, redis_s
         await system.scale_workers(args.workers)
         phases.append(await districts_phase("no backlog", load, districts, args))
         phases.append(await backlog_phase(system, load, backlog, districts, args))
-        waiting = await backlog_waiting(pool, backlog.id)
-        phase, restarts = await restart_phase(system, load, districts, args)
-        phase.notes["backlog waiting (start -> end)"] = f"{waiting} -> {await backlog_waiting(pool, backlog.id)}"
+        phase, restarts = await restart_phase(system, load, backlog, districts, args)
         phases.append(phase)
         progress("waiting for the backlog's last imports")
         await load.finish()
@@ -214,8 +220,19 @@ async def scale(args: argparse.Namespace, workdir: Path, pg_server: str, redis_s
         report = analyse(rows, load, phases, trees, traffic, restarts, lb)
         async with pool.acquire() as conn:
             config["postgres"] = conn.get_server_version().major
+        machine_load["end"] = round(os.getloadavg()[0], 1)
         report["config"] = config
     return report
+
+
+async def until_stopped(run: Coroutine[Any, Any, dict[str, Any]], seconds: float) -> dict[str, Any]:
+    """`run`, cancelled by SIGTERM or SIGINT, or after `seconds`: either way its clean-up stops every process
+    and drops the database."""
+    task = asyncio.current_task()
+    assert task is not None
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, task.cancel)
+    return await asyncio.wait_for(run, seconds)
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -296,11 +313,12 @@ def main() -> None:
                 pg_server = pg_server or services.database_url
                 redis_server = redis_server or services.redis_url
             assert pg_server and redis_server
-            report = asyncio.run(asyncio.wait_for(scale(args, workdir, pg_server, redis_server), args.time_limit + 60))
-        except (ScaleError, ClientFailure, TimeoutError) as exc:
+            report = asyncio.run(until_stopped(scale(args, workdir, pg_server, redis_server), args.time_limit + 60))
+        except (ScaleError, ClientFailure, TimeoutError, asyncio.CancelledError) as exc:
             for log in sorted(workdir.glob("*.log")):
                 print(f"--- last lines of {log.name} ---", log_tail(log, LOG_TAIL_LINES), sep="\n", file=sys.stderr)
-            message = str(exc) or f"time limit of {args.time_limit} s reached"
+            stopped = "stopped by a signal" if isinstance(exc, asyncio.CancelledError) else None
+            message = str(exc) or stopped or f"time limit of {args.time_limit} s reached"
             print(f"scale test FAILED: {message}", file=sys.stderr)
             report = {"ok": False, "failures": [message]}
     if args.json:
