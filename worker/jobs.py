@@ -151,6 +151,25 @@ async def _process(d: Deps, conn: asyncpg.Connection, record: queries.ImportJobR
     started = await queries.start_import(conn, outcome_import, d.worker.id)
     if started is None:
         return "already finished"
+    try:
+        return await _run_started(d, conn, record, started, job_id)
+    except asyncio.CancelledError:
+        if d.worker.stopping:
+            # A rolling deploy or a scale-down, not the import's fault: it runs again elsewhere.
+            logger.info("import_id=%s: handed back by a stopping worker", import_id)
+            await asyncio.shield(queries.hand_back(d.pool, import_id))
+        raise
+
+
+async def _run_started(
+    d: Deps,
+    conn: asyncpg.Connection,
+    record: queries.ImportJobRecord,
+    started: queries.StartedImport,
+    job_id: str | None,
+) -> str:
+    outcome_import = record.outcome_import
+    import_id = outcome_import.id
     if started.waited_seconds is not None:
         await d.fleet.record_queue_wait(started.waited_seconds)
     reporter = StatusReporter(d, outcome_import, record.file_line_count)
@@ -168,12 +187,6 @@ async def _process(d: Deps, conn: asyncpg.Connection, record: queries.ImportJobR
             if watch.cancelled:  # the watch cancelled the statement that was running
                 raise ImportCancelled() from exc
             raise
-    except asyncio.CancelledError:
-        if d.worker.stopping:
-            # A rolling deploy or a scale-down, not the import's fault: it runs again elsewhere.
-            logger.info("import_id=%s: handed back by a stopping worker", import_id)
-            await asyncio.shield(queries.hand_back(d.pool, import_id))
-        raise
     except ImportFailed as exc:
         return await _fail(d, reporter, exc.message)
     except (DatabaseUnavailable, StorageUnavailable, *_RETRYABLE_DB_ERRORS, *UNAVAILABLE_ERRORS) as exc:
