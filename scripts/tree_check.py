@@ -24,10 +24,12 @@ ACCOUNT = "context_type = 'Account' AND context_id = $1"
 COUNT_GROUPS = f"SELECT count(*) FROM learning_outcome_groups WHERE {ACCOUNT} AND workflow_state = 'active' AND parent_id IS NOT NULL"  # noqa: E501
 COUNT_OUTCOMES = f"SELECT count(*) FROM learning_outcomes WHERE {ACCOUNT} AND workflow_state = 'active'"
 COUNT_LINKS = f"SELECT count(*) FROM learning_outcome_links WHERE {ACCOUNT} AND workflow_state = 'active'"
+# Links are read by context (an index) wherever a query joins them: the table holds every context's.
 LINKS_PER_OUTCOME = """
 SELECT n, count(*) FROM (
     SELECT count(l.id) AS n FROM learning_outcomes o
       LEFT JOIN learning_outcome_links l ON l.learning_outcome_id = o.id AND l.workflow_state = 'active'
+       AND l.context_type = o.context_type AND l.context_id = o.context_id
      WHERE o.context_type = 'Account' AND o.context_id = $1 AND o.workflow_state = 'active'
      GROUP BY o.id) per_outcome
  GROUP BY n"""
@@ -36,10 +38,11 @@ WITH RECURSIVE tree AS (
     SELECT id, 0 AS depth FROM learning_outcome_groups WHERE {ACCOUNT} AND parent_id IS NULL
     UNION ALL
     SELECT g.id, t.depth + 1 FROM learning_outcome_groups g JOIN tree t ON g.parent_id = t.id
-     WHERE g.workflow_state = 'active')
-SELECT t.depth, count(DISTINCT t.id) AS groups, count(l.id) AS links
+     WHERE g.workflow_state = 'active'),
+links AS (SELECT associated_group_id FROM learning_outcome_links WHERE {ACCOUNT} AND workflow_state = 'active')
+SELECT t.depth, count(DISTINCT t.id) AS groups, count(l.associated_group_id) AS links
   FROM tree t
-  LEFT JOIN learning_outcome_links l ON l.associated_group_id = t.id AND l.workflow_state = 'active'
+  LEFT JOIN links l ON l.associated_group_id = t.id
  GROUP BY t.depth"""
 METHODS = f"""
 SELECT calculation_method || coalesce('/' || calculation_int, '') AS method, count(*) FROM learning_outcomes
@@ -49,9 +52,11 @@ SELECT count(*) FILTER (WHERE right(short_description, length($2)) = $2) AS titl
        count(*) FILTER (WHERE right(description, length($3)) = $3) AS descriptions,
        count(*) FILTER (WHERE ratings -> 0 ->> 'description' = $4) AS ratings
   FROM learning_outcomes WHERE {ACCOUNT} AND workflow_state = 'active'"""
+# MATERIALIZED: else PostgreSQL finds min() and max() by walking the whole (group, outcome) index.
 SAMPLE_GROUPS = f"""
-SELECT DISTINCT unnest(ARRAY[min(associated_group_id), max(associated_group_id)]) AS id
-  FROM learning_outcome_links WHERE {ACCOUNT} AND workflow_state = 'active'"""
+WITH links AS MATERIALIZED (
+    SELECT associated_group_id FROM learning_outcome_links WHERE {ACCOUNT} AND workflow_state = 'active')
+SELECT DISTINCT unnest(ARRAY[min(associated_group_id), max(associated_group_id)]) AS id FROM links"""
 GROUP_OUTCOME_IDS = "SELECT learning_outcome_id FROM learning_outcome_links WHERE associated_group_id = $1 AND workflow_state = 'active'"  # noqa: E501
 
 
