@@ -69,7 +69,7 @@ DEFAULTS = {
     "apis": 3,
     "workers": 4,
     "throughput_workers": "1,2,4",
-    "throughput_rows": 25_000,
+    "throughput_rows": 50_000,
     "districts": 8,
     "imports_per_district": 4,
     "sizes": "100,1000,10000,100000",
