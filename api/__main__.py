@@ -9,7 +9,8 @@ import sys
 
 from api.app import create_app
 from api.serving import serve
-from shared.errors import ConfigurationError
+from shared.db.migrate import refusal
+from shared.errors import ConfigurationError, SchemaMismatch
 from shared.logs import configure_logging
 from shared.settings import Settings
 
@@ -25,7 +26,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(str(exc))
     configure_logging(settings.log_level)
     app = create_app(settings)
-    asyncio.run(serve(app, args.host, args.port, settings))
+    try:
+        asyncio.run(serve(app, args.host, args.port, settings))
+    except SchemaMismatch as exc:
+        sys.exit(refusal(exc))
 
 
 if __name__ == "__main__":

@@ -19,8 +19,8 @@ import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 
-from shared.db.migrate import migrate
-from shared.errors import ConfigurationError
+from shared.db.migrate import migrate, refusal
+from shared.errors import ConfigurationError, SchemaMismatch
 from shared.settings import Settings
 
 READY_TIMEOUT_SECONDS = 60
@@ -107,7 +107,10 @@ def main(argv: list[str] | None = None) -> None:
         if args.host not in ("0.0.0.0", "::", ""):
             host = f"[{args.host}]" if ":" in args.host else args.host
             env.setdefault("OUTCOME_IMPORTS_PUBLIC_URL", f"http://{host}:{args.port}")
-        asyncio.run(migrate(env["DATABASE_URL"]))
+        try:
+            asyncio.run(migrate(env["DATABASE_URL"]))
+        except SchemaMismatch as exc:
+            sys.exit(refusal(exc))
 
         commands = [[sys.executable, "-m", "api", "--host", args.host, "--port", str(args.port)]]
         commands += [[sys.executable, "-m", "worker"]] * args.workers

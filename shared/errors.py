@@ -18,8 +18,16 @@ class ConfigurationError(OutcomeImportsError):
     """Invalid configuration."""
 
 
-class SchemaAheadOfCode(OutcomeImportsError):
+class SchemaMismatch(OutcomeImportsError):
+    """The database's schema does not match this code's migrations; the process must not start."""
+
+
+class SchemaAheadOfCode(SchemaMismatch):
     """The database schema is newer than this code."""
+
+
+class MigrationChanged(SchemaMismatch):
+    """A migration this database applied no longer matches its file."""
 
 
 class UploadTooLarge(OutcomeImportsError):

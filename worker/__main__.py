@@ -7,7 +7,8 @@ import gc
 import os
 import sys
 
-from shared.errors import ConfigurationError
+from shared.db.migrate import refusal
+from shared.errors import ConfigurationError, SchemaMismatch
 from shared.logs import configure_logging
 from shared.settings import Settings
 from worker.metrics import serve_worker_metrics
@@ -34,7 +35,10 @@ def main(argv: list[str] | None = None) -> None:
         except OSError as exc:
             sys.exit(f"--metrics-port {args.metrics_port}: {exc}")
     tune_garbage_collector()
-    worker.run()
+    try:
+        worker.run()
+    except SchemaMismatch as exc:
+        sys.exit(refusal(exc))
 
 
 def tune_garbage_collector() -> None:
