@@ -8,15 +8,16 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from api.deps import DEPS, Deps
-from shared.db.errors import UNAVAILABLE_ERRORS
-from shared.errors import StorageUnavailable
+from shared.db.errors import translate_db_errors
+from shared.errors import DatabaseUnavailable, StorageUnavailable
 
 routes = web.RouteTableDef()
 PROBE_TIMEOUT_SECONDS = 3
 
 
 async def _probe_database(deps: Deps) -> None:
-    await deps.pool.fetchval("SELECT 1")
+    with translate_db_errors():
+        await deps.pool.fetchval("SELECT 1")
 
 
 async def _probe_redis(deps: Deps) -> None:
@@ -28,7 +29,13 @@ async def _probe_storage(deps: Deps) -> None:
 
 
 _PROBES = {"database": _probe_database, "redis": _probe_redis, "storage": _probe_storage}
-_PROBE_FAILURES: tuple[type[BaseException], ...] = (*UNAVAILABLE_ERRORS, RedisError, StorageUnavailable)
+_PROBE_FAILURES: tuple[type[BaseException], ...] = (
+    DatabaseUnavailable,
+    OSError,
+    TimeoutError,
+    RedisError,
+    StorageUnavailable,
+)
 
 
 async def _check(deps: Deps, name: str) -> tuple[str, str]:

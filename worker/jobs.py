@@ -18,7 +18,7 @@ from arq import Retry
 
 from shared.db import import_jobs as queries
 from shared.db.accounts import load_context
-from shared.db.errors import UNAVAILABLE_ERRORS
+from shared.db.errors import UNAVAILABLE_ERRORS, translate_db_errors
 from shared.errors import DatabaseUnavailable, ImportCancelled, ImportFailed, StorageUnavailable
 from shared.models import ImportState
 from shared.queue import hand_on_turn
@@ -63,6 +63,11 @@ def unexpected_error_message(
     return f"An unexpected error has occurred: see error report {report}"
 
 
+def _cause_name(exc: BaseException) -> str:
+    """The driver's error behind a DatabaseUnavailable, for the log."""
+    return type(exc.__cause__ if isinstance(exc, DatabaseUnavailable) and exc.__cause__ else exc).__name__
+
+
 def _transient_reason(exc: BaseException) -> str:
     """Why the last attempt of an import failed, for the message a client sees after every retry failed."""
     if isinstance(exc, StorageUnavailable):
@@ -79,11 +84,12 @@ async def run_outcome_import(ctx: dict[str, Any], import_id: int) -> str:
     long the outage: nothing can progress meanwhile, and the import must not be lost.
     """
     try:
-        return await _run(deps(ctx), import_id, ctx.get("job_id"))
+        with translate_db_errors():
+            return await _run(deps(ctx), import_id, ctx.get("job_id"))
     except _DATABASE_AWAY as exc:
         delay = min(2 ** int(ctx.get("job_try", 1)), MAX_OUTAGE_DEFER_SECONDS)
         logger.warning(
-            "import_id=%s: database unavailable (%s); retrying in %s s", import_id, type(exc).__name__, delay
+            "import_id=%s: database unavailable (%s); retrying in %s s", import_id, _cause_name(exc), delay
         )
         raise Retry(defer=delay) from exc
 
@@ -133,8 +139,9 @@ async def _already_finished(d: Deps, record: queries.ImportJobRecord) -> str:
 
 async def _unlock(conn: asyncpg.Connection, root_account_id: int) -> None:
     try:
-        await queries.unlock_root_account(conn, root_account_id)
-    except UNAVAILABLE_ERRORS:
+        with translate_db_errors():
+            await queries.unlock_root_account(conn, root_account_id)
+    except DatabaseUnavailable:
         # The connection is gone, and a session lock goes with it.
         logger.warning("could not unlock root account %s: connection lost", root_account_id)
 
@@ -177,22 +184,31 @@ async def _run_started(
     logger.info("import_id=%s job_id=%s started (attempt %s)", import_id, job_id, record.attempts + 1)
     watch = ImportWatch()
     try:
-        try:
-            async with conn.transaction(), watch_import(d.settings, d.pool, conn, import_id, watch):
-                error_count = await _import_file(d, conn, record, reporter, watch)
-                await queries.finish_import(
-                    conn, import_id, ImportState.succeeded, 100, error_count, reporter.rows_reached, reporter.row_errors
-                )
-        except asyncpg.QueryCanceledError as exc:
-            if watch.cancelled:  # the watch cancelled the statement that was running
-                raise ImportCancelled() from exc
-            raise
+        # A lost connection often surfaces as the InterfaceError of the ROLLBACK that follows the
+        # failed statement: translated, it is retried like any outage (any other is a bug).
+        with translate_db_errors():
+            try:
+                async with conn.transaction(), watch_import(d.settings, d.pool, conn, import_id, watch):
+                    error_count = await _import_file(d, conn, record, reporter, watch)
+                    await queries.finish_import(
+                        conn,
+                        import_id,
+                        ImportState.succeeded,
+                        100,
+                        error_count,
+                        reporter.rows_reached,
+                        reporter.row_errors,
+                    )
+            except asyncpg.QueryCanceledError as exc:
+                if watch.cancelled:  # the watch cancelled the statement that was running
+                    raise ImportCancelled() from exc
+                raise
     except ImportFailed as exc:
         return await _fail(d, reporter, exc.message)
     except (DatabaseUnavailable, StorageUnavailable, *_RETRYABLE_DB_ERRORS, *UNAVAILABLE_ERRORS) as exc:
         attempt = record.attempts + 1
         if attempt < d.settings.job_max_tries:
-            logger.warning("import_id=%s attempt %s failed (%s); retrying", import_id, attempt, type(exc).__name__)
+            logger.warning("import_id=%s attempt %s failed (%s); retrying", import_id, attempt, _cause_name(exc))
             with suppress(Exception):  # its own failure is the one being reported
                 await reporter.settle()
             raise Retry(defer=min(2**attempt, 60)) from exc

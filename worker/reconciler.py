@@ -22,9 +22,9 @@ from redis.exceptions import RedisError
 
 from shared.db import idempotency
 from shared.db import import_jobs as queries
-from shared.db.errors import UNAVAILABLE_ERRORS
+from shared.db.errors import translate_db_errors
 from shared.db.workers import delete_gone_workers
-from shared.errors import QueueUnavailable, StorageUnavailable
+from shared.errors import DatabaseUnavailable, QueueUnavailable, StorageUnavailable
 from shared.queue import missing_jobs, release_job, requeue_import
 from worker.deps import Deps
 from worker.retention import delete_expired_uploads
@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 # Workers silent this long leave the operations views (they show the last hour).
 FORGET_WORKERS_AFTER_SECONDS = 24 * 3600
-_OUTAGES: tuple[type[BaseException], ...] = (*UNAVAILABLE_ERRORS, RedisError, QueueUnavailable, StorageUnavailable)
+_OUTAGES: tuple[type[BaseException], ...] = (DatabaseUnavailable, RedisError, QueueUnavailable, StorageUnavailable)
 
 
 async def reconcile_once(d: Deps, redis: ArqRedis) -> tuple[list[int], list[int]]:
@@ -60,7 +60,8 @@ async def run_reconciler(d: Deps, redis: ArqRedis) -> None:
     """Forever: one pass every `reconcile_every_seconds`; outages of PostgreSQL or Redis are waited out."""
     while True:
         try:
-            await reconcile_once(d, redis)
+            with translate_db_errors():
+                await reconcile_once(d, redis)
         except _OUTAGES:
             logger.warning("reconciler: a dependency is unavailable; trying again later", exc_info=True)
         await asyncio.sleep(d.settings.reconcile_every_seconds)  # the period of a background loop

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from shared.db import workers as queries
-from shared.db.errors import UNAVAILABLE_ERRORS
+from shared.db.errors import translate_db_errors
+from shared.errors import DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -45,12 +46,14 @@ class WorkerRegistry:
         while True:
             await asyncio.sleep(period_seconds)  # the heartbeat period
             try:
-                await queries.beat_worker(pool, self.id, self.host, self.pid, self.max_jobs, self.rows_processed)
-            except UNAVAILABLE_ERRORS:
+                with translate_db_errors():
+                    await queries.beat_worker(pool, self.id, self.host, self.pid, self.max_jobs, self.rows_processed)
+            except DatabaseUnavailable:
                 logger.warning("worker %s: heartbeat failed; database unavailable", self.id)
 
     async def stop(self, pool: asyncpg.Pool) -> None:
         try:
-            await queries.stop_worker(pool, self.id, self.rows_processed)
-        except UNAVAILABLE_ERRORS:
+            with translate_db_errors():
+                await queries.stop_worker(pool, self.id, self.rows_processed)
+        except DatabaseUnavailable:
             logger.warning("worker %s: could not record its stop; database unavailable", self.id)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from shared.db import import_jobs as queries
-from shared.db.errors import UNAVAILABLE_ERRORS
+from shared.db.errors import UNAVAILABLE_ERRORS, translate_db_errors
 from shared.db.imports import get_exposed_errors
 from shared.errors import DatabaseUnavailable
 from shared.models import EXPOSED_ERRORS, ImportState, OutcomeImport
@@ -81,7 +81,8 @@ class StatusReporter:
             await self.deps.fleet.record_rows(self.outcome_import.root_account_id, added)
             try:
                 # Outside the import's transaction, so readers see it while the import runs.
-                await queries.set_progress(self.deps.pool, self.outcome_import.id, progress, rows)
+                with translate_db_errors():
+                    await queries.set_progress(self.deps.pool, self.outcome_import.id, progress, rows)
             except _DATABASE_AWAY:
                 # The import's own transaction meets the outage too, and deals with it.
                 logger.warning("import_id=%s: progress not recorded; database unavailable", self.outcome_import.id)

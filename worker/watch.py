@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import asyncpg
 
 from shared.db import import_jobs as queries
-from shared.db.errors import UNAVAILABLE_ERRORS
+from shared.db.errors import translate_db_errors
+from shared.errors import DatabaseUnavailable
 from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -49,16 +50,17 @@ async def watch_import(
         next_beat = time.monotonic() + settings.heartbeat_seconds
         while True:
             try:
-                if time.monotonic() >= next_beat:
-                    next_beat = time.monotonic() + settings.heartbeat_seconds
-                    requested = await queries.beat(pool, import_id)
-                else:
-                    requested = await queries.cancel_requested(pool, import_id)
-                if requested and not watch.cancelled:
-                    watch.cancelled = True
-                    logger.info("import_id=%s: cancel requested; rolling it back", import_id)
-                    await pool.execute(CANCEL_BACKEND, backend_pid)
-            except UNAVAILABLE_ERRORS:
+                with translate_db_errors():
+                    if time.monotonic() >= next_beat:
+                        next_beat = time.monotonic() + settings.heartbeat_seconds
+                        requested = await queries.beat(pool, import_id)
+                    else:
+                        requested = await queries.cancel_requested(pool, import_id)
+                    if requested and not watch.cancelled:
+                        watch.cancelled = True
+                        logger.info("import_id=%s: cancel requested; rolling it back", import_id)
+                        await pool.execute(CANCEL_BACKEND, backend_pid)
+            except DatabaseUnavailable:
                 logger.warning("import_id=%s: heartbeat failed; database unavailable", import_id)
             await asyncio.sleep(min(CANCEL_CHECK_SECONDS, settings.heartbeat_seconds))  # the watch's period
 
