@@ -1,6 +1,6 @@
 """Every error of an import (an extension of Canvas's API, which shows only the first 25):
-`GET .../outcome_imports/:id/errors` as JSON pages, and `.../errors.csv` (or `Accept: text/csv`)
-as one CSV streamed from a cursor.
+`GET .../outcome_imports/:id/errors` as JSON pages (bookmarked: api/pagination.py), and
+`.../errors.csv` (or `Accept: text/csv`) as one CSV streamed from a cursor.
 
 Each error carries its row, the column to blame where there is one, a stable machine code, the
 Canvas message, and the offending value where the message quotes it (shared/error_catalogue.py).
@@ -20,7 +20,8 @@ from aiohttp import web
 from api.auth import authorize_context
 from api.deps import DEPS
 from api.imports import CONTEXTS, import_of_context
-from api.pagination import paginated_response, requested_page
+from api.pagination import Keyset, bookmarked_response, requested_bookmark, split_page
+from shared.db import import_errors as pages
 from shared.db import imports as queries
 from shared.db.errors import translate_db_errors
 from shared.error_catalogue import classify
@@ -29,6 +30,8 @@ routes = web.RouteTableDef()
 
 CSV_COLUMNS = ("row", "column", "code", "message", "value")
 UNCATALOGUED = "other"
+# Bookmarks of the JSON pages (api/pagination.py): (row, id) of a page's last error.
+BY_ROW = Keyset(("int4", "int8"), (pages.START_ROW, pages.START_ID))
 # Spreadsheets run a cell that starts with one of these as a formula; a hostile file must not.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -59,11 +62,15 @@ async def show_errors(request: web.Request) -> web.StreamResponse:
     import_id = await import_of_context(request, deps, context)
     if request.path.endswith(".csv") or "text/csv" in request.headers.get("Accept", ""):
         return await _csv_report(request, import_id)
-    page = requested_page(request)
+    page = requested_bookmark(request, BY_ROW)
+    after_row, after_id = page.after
     with translate_db_errors():
         stored, found = await queries.get_error_counts(deps.pool, import_id)
-        errors = await queries.get_errors_page(deps.pool, import_id, page.limit, page.offset)
-    response = paginated_response(request, page, stored, [error_json(row, message) for row, message in errors])
+        rows = await pages.list_errors_page(
+            deps.pool, import_id, int(after_row), int(after_id), page.limit, page.offset
+        )
+    errors, next_key = split_page(page, rows, lambda e: (e.row, e.id))
+    response = bookmarked_response(request, page, next_key, [error_json(e.row, e.message) for e in errors])
     response.headers.update(_count_headers(stored, found))
     return response
 

@@ -19,8 +19,9 @@ from api.auth import authenticate, authorize_context, parse_id
 from api.deps import DEPS
 from api.errors import resource_not_found, unauthorized
 from api.outcome_json import group_url, outcome_group_json, outcome_json, outcome_link_json
-from api.pagination import paginated_response, requested_page
+from api.pagination import Keyset, bookmarked_response, requested_bookmark, split_page
 from api.urls import absolute_url
+from shared.db import outcome_lists as lists
 from shared.db import outcomes as queries
 from shared.db.accounts import Context, User, can_manage_outcomes, load_context
 from shared.db.errors import translate_db_errors
@@ -32,6 +33,9 @@ routes = web.RouteTableDef()
 _CONTEXTS = ("/api/v1/accounts/{account_id}", "/api/v1/courses/{course_id}")
 
 OwnerKey = tuple[ContextType | None, int | None]
+# Bookmarks of the lists (api/pagination.py): the sort key of a page's last item.
+BY_ID = Keyset(("int8",), (lists.START_ID,))
+BY_TITLE = Keyset(("text", "int8"), (lists.START_TITLE, lists.START_ID))
 
 
 def _wants_full(request: web.Request, param: str) -> bool:
@@ -77,10 +81,12 @@ async def redirect_to_root_group(request: web.Request) -> web.StreamResponse:
 
 async def list_groups(request: web.Request) -> web.Response:
     context, _ = await authorize_context(request)
-    page = requested_page(request)
+    page = requested_bookmark(request, BY_ID)
+    (after_id,) = page.after
     with translate_db_errors():
-        groups, total = await queries.list_active_groups(request.app[DEPS].pool, context, page.limit, page.offset)
-    return paginated_response(request, page, total, [outcome_group_json(g, can_edit=True) for g in groups])
+        rows = await lists.list_groups_page(request.app[DEPS].pool, context, int(after_id), page.limit, page.offset)
+    groups, next_key = split_page(page, rows, lambda g: (g.id,))
+    return bookmarked_response(request, page, next_key, [outcome_group_json(g, can_edit=True) for g in groups])
 
 
 async def show_group(request: web.Request) -> web.Response:
@@ -92,19 +98,28 @@ async def show_group(request: web.Request) -> web.Response:
 async def list_subgroups(request: web.Request) -> web.Response:
     context, _ = await authorize_context(request)
     group = await _find_group(request, context)
-    page = requested_page(request)
+    page = requested_bookmark(request, BY_TITLE)
+    after_title, after_id = page.after
     with translate_db_errors():
-        groups, total = await queries.list_subgroups(request.app[DEPS].pool, group.id, page.limit, page.offset)
-    return paginated_response(request, page, total, [outcome_group_json(g, can_edit=True, full=False) for g in groups])
+        rows = await lists.list_subgroups_page(
+            request.app[DEPS].pool, group.id, str(after_title), int(after_id), page.limit, page.offset
+        )
+    groups, next_key = split_page(page, rows, lambda g: (g.title, g.id))
+    body = [outcome_group_json(g, can_edit=True, full=False) for g in groups]
+    return bookmarked_response(request, page, next_key, body)
 
 
 async def list_group_outcomes(request: web.Request) -> web.Response:
     context, user = await authorize_context(request)
     group = await _find_group(request, context)
-    page = requested_page(request)
+    page = requested_bookmark(request, BY_TITLE)
+    after_title, after_id = page.after
     pool = request.app[DEPS].pool
     with translate_db_errors():
-        links, total = await queries.list_group_links(pool, context, group.id, page.limit, page.offset)
+        rows = await lists.list_group_links_page(
+            pool, context, group.id, str(after_title), int(after_id), page.limit, page.offset
+        )
+        links, next_key = split_page(page, rows, lambda link: (link.outcome.title, link.id))
         rights = await _owner_rights(pool, user, context, (link.outcome for link in links))
     full_outcome = _wants_full(request, "outcome_style")
     body = [
@@ -116,15 +131,17 @@ async def list_group_outcomes(request: web.Request) -> web.Response:
         )
         for link in links
     ]
-    return paginated_response(request, page, total, body)
+    return bookmarked_response(request, page, next_key, body)
 
 
 async def list_context_links(request: web.Request) -> web.Response:
     context, user = await authorize_context(request)
-    page = requested_page(request)
+    page = requested_bookmark(request, BY_ID)
+    (after_id,) = page.after
     pool = request.app[DEPS].pool
     with translate_db_errors():
-        links, total = await queries.list_context_links(pool, context, page.limit, page.offset)
+        rows = await lists.list_context_links_page(pool, context, int(after_id), page.limit, page.offset)
+        links, next_key = split_page(page, rows, lambda link: (link.id,))
         rights = await _owner_rights(pool, user, context, (link.outcome for link in links))
     full_outcome = _wants_full(request, "outcome_style")
     full_group = _wants_full(request, "outcome_group_style")
@@ -138,7 +155,7 @@ async def list_context_links(request: web.Request) -> web.Response:
         )
         for link in links
     ]
-    return paginated_response(request, page, total, body)
+    return bookmarked_response(request, page, next_key, body)
 
 
 @routes.get("/api/v1/outcomes/{outcome_id}")

@@ -38,9 +38,6 @@ SELECT_FIRST_ERRORS = """
 SELECT row, message FROM outcome_import_errors WHERE outcome_import_id = $1 ORDER BY row, id LIMIT $2
 """
 SELECT_ERROR_COUNTS = "SELECT error_count, coalesce(errors_found, error_count) FROM outcome_imports WHERE id = $1"
-SELECT_ERRORS_PAGE = """
-SELECT row, message FROM outcome_import_errors WHERE outcome_import_id = $1 ORDER BY row, id LIMIT $2 OFFSET $3
-"""
 SELECT_ALL_ERRORS = "SELECT row, message FROM outcome_import_errors WHERE outcome_import_id = $1 ORDER BY row, id"
 SELECT_CREATED_GROUP_IDS = """
 SELECT id FROM learning_outcome_groups WHERE last_import_id = $1 ORDER BY id
@@ -138,13 +135,6 @@ async def get_error_counts(conn: asyncpg.Pool | asyncpg.Connection, import_id: i
     """(errors stored, errors found): an import stores at most Settings.max_stored_errors."""
     row = await conn.fetchrow(SELECT_ERROR_COUNTS, import_id)
     return (0, 0) if row is None else (row[0], row[1])
-
-
-async def get_errors_page(
-    conn: asyncpg.Pool | asyncpg.Connection, import_id: int, limit: int, offset: int
-) -> list[tuple[int, str]]:
-    """Stored errors by row (ties in the order they were found), one page."""
-    return [(r["row"], r["message"]) for r in await conn.fetch(SELECT_ERRORS_PAGE, import_id, limit, offset)]
 
 
 async def iterate_errors(conn: asyncpg.Connection, import_id: int) -> AsyncIterator[tuple[int, str]]:

@@ -1,8 +1,8 @@
 """Queries for the read-only Outcome Groups / Outcomes API and the CSV export (spec §11).
 
-"Active" means workflow_state 'active'. Lists are read a page at a time (LIMIT/OFFSET with a
-total count, as Canvas paginates); the export reads through a server-side cursor so memory
-stays flat however many outcomes a context has.
+"Active" means workflow_state 'active'. The paginated lists are in shared/db/outcome_lists.py;
+the export reads through a server-side cursor so memory stays flat however many outcomes a
+context has.
 """
 
 from __future__ import annotations
@@ -110,38 +110,21 @@ async def ensure_root_group(conn: Connection, context: Context) -> int:
 
 # --- groups -----------------------------------------------------------------------------------
 
-_GROUP_COLUMNS = """
+GROUP_COLUMNS = """
 g.id, g.context_type, g.context_id, g.title, g.vendor_guid, g.description,
 p.id AS parent_id, p.title AS parent_title, p.vendor_guid AS parent_vendor_guid
 """
-_GROUP_FROM = """
+GROUP_FROM = """
 FROM learning_outcome_groups g LEFT JOIN learning_outcome_groups p ON p.id = g.parent_id
 """
 SELECT_ACTIVE_GROUP = f"""
-SELECT {_GROUP_COLUMNS} {_GROUP_FROM}
+SELECT {GROUP_COLUMNS} {GROUP_FROM}
 WHERE g.context_type = $1 AND g.context_id = $2 AND g.id = $3 AND g.workflow_state = 'active'
 """
-SELECT_ACTIVE_GROUPS = f"""
-SELECT {_GROUP_COLUMNS} {_GROUP_FROM}
-WHERE g.context_type = $1 AND g.context_id = $2 AND g.workflow_state = 'active'
-ORDER BY g.id LIMIT $3 OFFSET $4
-"""
-COUNT_ACTIVE_GROUPS = """
-SELECT count(*) FROM learning_outcome_groups
-WHERE context_type = $1 AND context_id = $2 AND workflow_state = 'active'
-"""
-# Canvas orders by a collation key of the title; lower() is the portable approximation.
-SELECT_SUBGROUPS = f"""
-SELECT {_GROUP_COLUMNS} {_GROUP_FROM}
-WHERE g.parent_id = $1 AND g.workflow_state = 'active'
-ORDER BY lower(g.title), g.title, g.id LIMIT $2 OFFSET $3
-"""
-COUNT_SUBGROUPS = """
-SELECT count(*) FROM learning_outcome_groups WHERE parent_id = $1 AND workflow_state = 'active'
-"""
 
 
-def _group_from_row(row: asyncpg.Record) -> OutcomeGroup:
+def group_from_row(row: asyncpg.Record) -> OutcomeGroup:
+    """The group of a row selected with GROUP_COLUMNS (its parent abbreviated)."""
     context_type = ContextType(row["context_type"])
     parent = None
     if row["parent_id"] is not None:
@@ -168,23 +151,7 @@ def _group_from_row(row: asyncpg.Record) -> OutcomeGroup:
 async def get_active_group(conn: Connection, context: Context, group_id: int) -> OutcomeGroup | None:
     """The active group with this id in this context, else None (unknown, deleted or elsewhere)."""
     row = await conn.fetchrow(SELECT_ACTIVE_GROUP, context.type.value, context.id, group_id)
-    return None if row is None else _group_from_row(row)
-
-
-async def list_active_groups(
-    conn: Connection, context: Context, limit: int, offset: int
-) -> tuple[list[OutcomeGroup], int]:
-    """One page of the context's active groups by id, and how many there are in all."""
-    rows = await conn.fetch(SELECT_ACTIVE_GROUPS, context.type.value, context.id, limit, offset)
-    total: int = await conn.fetchval(COUNT_ACTIVE_GROUPS, context.type.value, context.id)
-    return [_group_from_row(r) for r in rows], total
-
-
-async def list_subgroups(conn: Connection, group_id: int, limit: int, offset: int) -> tuple[list[OutcomeGroup], int]:
-    """One page of a group's active children by title, and how many there are in all."""
-    rows = await conn.fetch(SELECT_SUBGROUPS, group_id, limit, offset)
-    total: int = await conn.fetchval(COUNT_SUBGROUPS, group_id)
-    return [_group_from_row(r) for r in rows], total
+    return None if row is None else group_from_row(row)
 
 
 # --- outcomes and links -----------------------------------------------------------------------
@@ -208,35 +175,14 @@ LEFT JOIN LATERAL (
     LIMIT 1
 ) fd ON true
 """
-_LINK_SELECT = f"""
+LINK_SELECT = f"""
 SELECT l.id AS link_id, l.context_type AS link_context_type, l.context_id AS link_context_id,
-       {_GROUP_COLUMNS}, {_OUTCOME_COLUMNS}
+       {GROUP_COLUMNS}, {_OUTCOME_COLUMNS}
 FROM learning_outcome_links l
 JOIN learning_outcome_groups g ON g.id = l.associated_group_id
 LEFT JOIN learning_outcome_groups p ON p.id = g.parent_id
 JOIN learning_outcomes o ON o.id = l.learning_outcome_id
 {_FRIENDLY_DESCRIPTION_JOIN}
-"""
-# Deleting an outcome deletes its links, so the outcome condition only guards against stray rows.
-SELECT_GROUP_LINKS = f"""
-{_LINK_SELECT}
-WHERE l.associated_group_id = $4 AND l.workflow_state = 'active' AND o.workflow_state = 'active'
-ORDER BY lower(o.short_description), o.short_description, l.id LIMIT $5 OFFSET $6
-"""
-COUNT_GROUP_LINKS = """
-SELECT count(*) FROM learning_outcome_links l JOIN learning_outcomes o ON o.id = l.learning_outcome_id
-WHERE l.associated_group_id = $1 AND l.workflow_state = 'active' AND o.workflow_state = 'active'
-"""
-SELECT_CONTEXT_LINKS = f"""
-{_LINK_SELECT}
-WHERE l.context_type = $1 AND l.context_id = $2
-  AND l.workflow_state = 'active' AND o.workflow_state = 'active'
-ORDER BY l.id LIMIT $4 OFFSET $5
-"""
-COUNT_CONTEXT_LINKS = """
-SELECT count(*) FROM learning_outcome_links l JOIN learning_outcomes o ON o.id = l.learning_outcome_id
-WHERE l.context_type = $1 AND l.context_id = $2
-  AND l.workflow_state = 'active' AND o.workflow_state = 'active'
 """
 SELECT_ACTIVE_OUTCOME_OWNER = """
 SELECT context_type, context_id FROM learning_outcomes WHERE id = $1 AND workflow_state = 'active'
@@ -271,38 +217,22 @@ def _outcome_from_row(row: asyncpg.Record) -> Outcome:
     )
 
 
-def _link_from_row(row: asyncpg.Record) -> OutcomeLink:
+def link_from_row(row: asyncpg.Record) -> OutcomeLink:
+    """The link of a row selected with LINK_SELECT."""
     return OutcomeLink(
         row["link_id"],
         ContextType(row["link_context_type"]),
         row["link_context_id"],
-        _group_from_row(row),
+        group_from_row(row),
         _outcome_from_row(row),
     )
 
 
-def _viewer(context: Context | None) -> tuple[str | None, int | None, list[int]]:
+def viewer_args(context: Context | None) -> tuple[str | None, int | None, list[int]]:
+    """LINK_SELECT's $1, $2, $3 for a viewing context (None: no friendly descriptions)."""
     if context is None:
         return None, None, []
     return context.type.value, context.id, list(context.account_chain)
-
-
-async def list_group_links(
-    conn: Connection, context: Context, group_id: int, limit: int, offset: int
-) -> tuple[list[OutcomeLink], int]:
-    """One page of a group's active links by outcome title, and how many there are in all."""
-    rows = await conn.fetch(SELECT_GROUP_LINKS, *_viewer(context), group_id, limit, offset)
-    total: int = await conn.fetchval(COUNT_GROUP_LINKS, group_id)
-    return [_link_from_row(r) for r in rows], total
-
-
-async def list_context_links(
-    conn: Connection, context: Context, limit: int, offset: int
-) -> tuple[list[OutcomeLink], int]:
-    """One page of all active links of the context by link id, and how many there are in all."""
-    rows = await conn.fetch(SELECT_CONTEXT_LINKS, *_viewer(context), limit, offset)
-    total: int = await conn.fetchval(COUNT_CONTEXT_LINKS, context.type.value, context.id)
-    return [_link_from_row(r) for r in rows], total
 
 
 async def get_active_outcome_owner(conn: Connection, outcome_id: int) -> tuple[ContextType | None, int | None] | None:
@@ -316,7 +246,7 @@ async def get_active_outcome_owner(conn: Connection, outcome_id: int) -> tuple[C
 
 async def get_active_outcome(conn: Connection, outcome_id: int, viewer: Context | None) -> Outcome | None:
     """The active outcome, its friendly description resolved for `viewer`; None if unknown or deleted."""
-    row = await conn.fetchrow(SELECT_ACTIVE_OUTCOME, *_viewer(viewer), outcome_id)
+    row = await conn.fetchrow(SELECT_ACTIVE_OUTCOME, *viewer_args(viewer), outcome_id)
     return None if row is None else _outcome_from_row(row)
 
 

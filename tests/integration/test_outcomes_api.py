@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from yarl import URL
 
+from api.pagination import encode_bookmark
 from shared.tokens import token_digest
 from tests.support.tree import (
     assert_tree_matches,
@@ -200,40 +202,73 @@ async def test_group_routes_404_for_groups_not_active_in_the_context(
         )
 
 
+def link_pages(response: Any) -> dict[str, URL]:
+    """The Link header's URLs by rel, in the header's order."""
+    return {
+        rel.strip('"'): URL(url)
+        for url, rel in (part.split(">; rel=") for part in response.headers["Link"].lstrip("<").split(",<"))
+    }
+
+
 async def test_outcome_groups_lists_active_groups_across_pages(
     client: Client, admin_headers: dict[str, str], world: World
 ) -> None:
     ctx = f"/api/v1/accounts/{world.a}"
-    response = await client.get(
-        f"{ctx}/outcome_groups?per_page=2&page=2&extra=kept&access_token=x", headers=admin_headers
-    )
+    response = await client.get(f"{ctx}/outcome_groups?per_page=2&extra=kept&access_token=x", headers=admin_headers)
     assert response.status == 200
-    assert [g["id"] for g in await response.json()] == [world.lin, world.arith]
-    links = {
-        rel: URL(url)
-        for url, rel in (part.split(">; rel=") for part in response.headers["Link"].lstrip("<").split(",<"))
-    }
-    assert list(links) == ['"current"', '"next"', '"prev"', '"first"', '"last"']
+    assert [g["id"] for g in await response.json()] == [world.root, world.alg]
+    links = link_pages(response)
+    assert list(links) == ["current", "next", "first"]  # bookmarks: no prev, no last (no count)
     for link in links.values():
         assert link.is_absolute() and link.host == client.server.host and link.port == client.server.port
         assert link.path == f"{ctx}/outcome_groups"
-        assert link.query["extra"] == "kept" and link.query["per_page"] == "2" and "access_token" not in link.query
+        assert list(link.query) == ["extra", "page", "per_page"]
+        assert link.query["extra"] == "kept" and link.query["per_page"] == "2"
     assert {rel: u.query["page"] for rel, u in links.items()} == {
-        '"current"': "2",
-        '"next"': "3",
-        '"prev"': "1",
-        '"first"': "1",
-        '"last"': "3",
+        "current": "first",
+        "next": encode_bookmark((world.alg,)),
+        "first": "first",
     }
+    # Canvas's form: "bookmark:" and the key as unpadded base64url JSON.
+    key = base64.urlsafe_b64encode(f"[{world.alg}]".encode()).decode().rstrip("=")
+    assert encode_bookmark((world.alg,)) == f"bookmark:{key}"
+
+    second = await client.get(links["next"].raw_path_qs, headers=admin_headers)
+    assert [g["id"] for g in await second.json()] == [world.lin, world.arith]
+    assert {rel: u.query["page"] for rel, u in link_pages(second).items()} == {
+        "current": encode_bookmark((world.alg,)),
+        "next": encode_bookmark((world.arith,)),
+        "first": "first",
+    }
+    last = await client.get(link_pages(second)["next"].raw_path_qs, headers=admin_headers)
+    assert [g["id"] for g in await last.json()] == [world.geo]
+    assert list(link_pages(last)) == ["current", "first"]
 
     everything = await get_all_pages(client, admin_headers, f"{ctx}/outcome_groups?per_page=2")
     assert [g["id"] for g in everything] == [world.root, world.alg, world.lin, world.arith, world.geo]
     assert everything[2]["parent_outcome_group"]["id"] == world.alg  # full JSON in the list
 
-    last = await client.get(f"{ctx}/outcome_groups?per_page=2&page=3", headers=admin_headers)
-    assert 'rel="next"' not in last.headers["Link"] and 'rel="prev"' in last.headers["Link"]
     first = await client.get(f"{ctx}/outcome_groups", headers=admin_headers)
-    assert 'rel="prev"' not in first.headers["Link"] and "per_page=10" in first.headers["Link"]
+    assert {rel: (u.query["page"], u.query["per_page"]) for rel, u in link_pages(first).items()} == {
+        "current": ("first", "10"),
+        "first": ("first", "10"),
+    }
+
+
+async def test_a_numeric_page_of_an_older_client_is_still_that_page(
+    client: Client, admin_headers: dict[str, str], world: World
+) -> None:
+    ctx = f"/api/v1/accounts/{world.a}"
+    response = await client.get(f"{ctx}/outcome_groups?per_page=2&page=2", headers=admin_headers)
+    assert [g["id"] for g in await response.json()] == [world.lin, world.arith]
+    assert {rel: u.query["page"] for rel, u in link_pages(response).items()} == {
+        "current": "2",
+        "next": encode_bookmark((world.arith,)),
+        "first": "first",
+    }
+    beyond = await client.get(f"{ctx}/outcome_groups?per_page=2&page=4", headers=admin_headers)
+    assert await beyond.json() == []
+    assert {rel: u.query["page"] for rel, u in link_pages(beyond).items()} == {"current": "4", "first": "first"}
 
 
 @pytest.mark.parametrize(
@@ -241,9 +276,12 @@ async def test_outcome_groups_lists_active_groups_across_pages(
     [
         ("per_page=1000", 5),
         ("per_page=0", 5),
+        ("per_page=100", 5),
+        ("per_page=1", 1),
         ("page=0&per_page=1", 1),
         ("page=abc&per_page=-3", 5),
         ("page=99", 0),
+        ("page=first&per_page=1", 1),
     ],
 )
 async def test_pagination_parameters_fall_back_like_canvas(
@@ -266,7 +304,13 @@ async def test_subgroups_are_active_abbreviated_and_ordered_by_title(
         f"/api/v1/{ctx}/outcome_groups/{world.root}/subgroups?per_page=1&page=3", headers=admin_headers
     )
     assert [g["id"] for g in await paged.json()] == [world.geo]
-    assert 'page=2&per_page=1>; rel="prev"' in paged.headers["Link"]
+    assert {rel: u.query["page"] for rel, u in link_pages(paged).items()} == {"current": "3", "first": "first"}
+    first = await client.get(f"/api/v1/{ctx}/outcome_groups/{world.root}/subgroups?per_page=1", headers=admin_headers)
+    assert {rel: u.query["page"] for rel, u in link_pages(first).items()} == {
+        "current": "first",
+        "next": encode_bookmark(("Algebra", world.alg)),
+        "first": "first",
+    }
 
 
 def outcome_abbrev(world: World, outcome_id: int, guid: str, title: str, display_name: str | None) -> dict[str, Any]:

@@ -67,7 +67,9 @@ async def _urls_sent(client: Client) -> list[tuple[str, RawResponse]]:
 
 async def test_without_a_public_url_links_name_the_address_the_client_reached(client: Client) -> None:
     sent = await _urls_sent(client)
-    assert len(sent) == 2 + 5 * 3  # two redirects, then current, first and last of five lists
+    # Two redirects; current and first of the four bookmarked lists (one page each); current,
+    # first and last of the numbered one (sub-accounts).
+    assert len(sent) == 2 + 4 * 2 + 3
     for url, resp in sent:
         assert "evil" not in str(resp.headers) and "evil" not in url
         parsed = URL(url)
