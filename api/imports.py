@@ -48,11 +48,28 @@ def _import_type(params: MultiDict[str]) -> str:
     return (params.getall("import_type", []) or [""])[-1] or "instructure_csv"
 
 
-def _check_import_type(params: MultiDict[str]) -> None:
-    """Every `import_type` given (query string and form fields) must be a known one."""
+def _check_params(params: MultiDict[str]) -> None:
+    """Every `import_type` given (query string and form fields) must be a known one, and every
+    `dry_run` a boolean."""
     for import_type in params.getall("import_type", []):
         if (import_type or "instructure_csv") not in IMPORT_TYPES:
             raise _invalid_import_type(import_type)
+    for value in params.getall("dry_run", []):
+        if value.lower() not in _BOOLEANS:
+            raise ApiError(
+                400, {"errors": [{"message": f"Invalid dry_run: {value[:100]}", "error_code": "invalid_dry_run"}]}
+            )
+
+
+# Canvas's value_to_boolean, whose strings Canvas's clients send; a blank value is false.
+_BOOLEANS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
+_BOOLEANS[""] = False
+
+
+def _dry_run(params: MultiDict[str]) -> bool:
+    """The last `dry_run` given (a form field after the query string's), checked by _check_params."""
+    values = params.getall("dry_run", [])
+    return bool(values) and _BOOLEANS[values[-1].lower()]
 
 
 async def create_import(request: web.Request) -> web.Response:
@@ -60,12 +77,13 @@ async def create_import(request: web.Request) -> web.Response:
     context, user = await authorize_context(request)
     target_group_id = await _target_group(request, deps, context)
     key = _idempotency_key(request)
-    upload = await read_upload(request, deps.settings.max_upload_bytes, _check_import_type)
+    upload = await read_upload(request, deps.settings.max_upload_bytes, _check_params)
     if upload.bad_charset:
         raise charset_error()
     stored = await deps.storage.put_stream(new_object_key(), upload.chunks)
     import_type = _import_type(upload.params)
-    fingerprint = _fingerprint(context, target_group_id, import_type, stored.sha256)
+    dry_run = _dry_run(upload.params)
+    fingerprint = _fingerprint(context, target_group_id, import_type, dry_run, stored.sha256)
     try:
         with translate_db_errors():
             async with deps.pool.acquire() as conn, conn.transaction():
@@ -81,6 +99,7 @@ async def create_import(request: web.Request) -> web.Response:
                         content_type=upload.content_type,
                         target_group_id=target_group_id,
                         import_type=import_type,
+                        dry_run=dry_run,
                     )
                     first_in_line = await is_first_in_line(conn, context.root_account_id, outcome_import.id)
                     if key is not None:
@@ -120,9 +139,13 @@ def _idempotency_key(request: web.Request) -> str | None:
     return value
 
 
-def _fingerprint(context: Context, target_group_id: int | None, import_type: str, file_sha256: str) -> str:
-    """What makes two uploads the same request."""
-    return hashlib.sha256(f"{context.key}|{target_group_id}|{import_type}|{file_sha256}".encode()).hexdigest()
+def _fingerprint(
+    context: Context, target_group_id: int | None, import_type: str, dry_run: bool, file_sha256: str
+) -> str:
+    """What makes two uploads the same request. (A dry run's differs from the same upload's
+    without one; the text hashed for uploads without one is what it was before dry runs.)"""
+    what = f"{context.key}|{target_group_id}|{import_type}|{file_sha256}" + ("|dry_run" if dry_run else "")
+    return hashlib.sha256(what.encode()).hexdigest()
 
 
 async def _replayed(conn: asyncpg.Connection, user_id: int, key: str, fingerprint: str) -> int | None:

@@ -26,6 +26,7 @@ from cli.report import (
     EXIT_CODES_HELP,
     FINAL_STATES,
     ExitCode,
+    change_counts,
     errors_of,
     errors_table,
     exit_code_for,
@@ -303,6 +304,8 @@ def _finish(run: Run, args: argparse.Namespace, outcome_import: dict[str, Any], 
         return code
     found = run.client_facts.get("errors_found")
     print(summary(outcome_import, dry_run=bool(run.client_facts.get("dry_run")), errors_found=found))
+    for line in change_counts(outcome_import):
+        print(f"  {line}")
     table = errors_table(outcome_import, found)
     if table:
         print("\n" + table)

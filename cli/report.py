@@ -79,6 +79,21 @@ def summary(outcome_import: dict[str, Any], *, dry_run: bool = False, errors_fou
     return text
 
 
+def change_counts(outcome_import: dict[str, Any]) -> list[str]:
+    """What a finished import did, from its `summary` (our extension; [] where the server has none):
+    `groups: 1 created, 2 unchanged`, `outcomes: ...`, `links: 3 added`; zero counts left out."""
+    counts = outcome_import.get("summary")
+    if not isinstance(counts, dict):
+        return []
+    lines = []
+    for kind in ("groups", "outcomes", "links"):
+        of_kind = counts.get(kind)
+        if isinstance(of_kind, dict):
+            done = [f"{n} {what}" for what, n in of_kind.items() if isinstance(n, int) and n]
+            lines.append(f"{kind}: {', '.join(done) or 'none'}")
+    return lines
+
+
 def errors_table(outcome_import: dict[str, Any], errors_found: int | None = None) -> str:
     """The errors as a two-column text table, '' when there are none."""
     pairs = errors_of(outcome_import)

@@ -65,9 +65,19 @@ class OutcomeImport:
     ended_at: datetime | None
     user: UserSummary | None
     target_group_id: int | None = None
+    dry_run: bool = False
+    errors_found: int = 0  # row errors found so far, stored or not (a failed import: its one error)
+    summary: dict[str, Any] | None = None  # what it did, once it has succeeded (worker/summary.py)
+
+    @property
+    def errors_path(self) -> str:
+        """Where its error report is (the API's path, relative like the `url`s of Canvas's JSON)."""
+        segment = "accounts" if self.context_type is ContextType.account else "courses"
+        return f"/api/v1/{segment}/{self.context_id}/outcome_imports/{self.id}/errors"
 
     def as_canvas_json(self, errors: list[tuple[int, str]]) -> dict[str, Any]:
-        """The OutcomeImport JSON of spec §3.1; `errors` are the first 25 by row."""
+        """The OutcomeImport JSON of spec §3.1; `errors` are the first 25 by row. Our extensions
+        follow Canvas's keys: clients that know only Canvas's ignore them."""
         body: dict[str, Any] = {
             "id": self.id,
             "created_at": canvas_time(self.created_at),
@@ -80,4 +90,8 @@ class OutcomeImport:
         }
         if self.user is not None:
             body["user"] = self.user.as_canvas_json()
+        body["dry_run"] = self.dry_run
+        body["error_count"] = self.errors_found
+        body["errors_url"] = self.errors_path
+        body["summary"] = self.summary
         return body

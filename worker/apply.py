@@ -129,7 +129,8 @@ class BatchApplier:
             await write_batch_state(self._conn, self._stage, state)
             if deleted_group_id is not None:
                 logger.debug("import_id=%s deleting the subtree of group %s", self._run.import_id, deleted_group_id)
-                await apply_sql.delete_group_subtree(self._conn, deleted_group_id)
+                deleted = await apply_sql.delete_group_subtree(self._conn, deleted_group_id)
+                self._run.summary.count_subtree_deletion(*deleted)
         return errors
 
     def read_ahead(self, rows: Sequence[BatchRow], after: Sequence[BatchRow]) -> None:
@@ -217,6 +218,7 @@ class BatchApplier:
                 messages = list(row.messages)
             if messages:
                 errors.extend((row.row, message) for message in messages)
+                self._run.summary.rows_rejected += 1
             if index % _YIELD_EVERY_ROWS == 0 and (self._in_flight is not None or self._ahead is not None):
                 await asyncio.sleep(0)  # the write in flight, or the reads ahead, go on to their next statement
         return deleted_group_id

@@ -526,6 +526,9 @@ async def write_friendly_descriptions(conn: asyncpg.Connection, records: Sequenc
         await conn.execute(UPSERT_FRIENDLY_DESCRIPTIONS, *_columns(records))
 
 
-async def delete_group_subtree(conn: asyncpg.Connection, group_id: int) -> None:
-    """Spec §7.3 for a group already stored as deleted (see DELETE_GROUP_SUBTREE)."""
-    await conn.execute(DELETE_GROUP_SUBTREE, group_id)
+async def delete_group_subtree(conn: asyncpg.Connection, group_id: int) -> tuple[int, int, int]:
+    """Spec §7.3 for a group already stored as deleted (see DELETE_GROUP_SUBTREE); how many
+    groups (under it), outcomes and links it deleted."""
+    row = await conn.fetchrow(DELETE_GROUP_SUBTREE, group_id)
+    assert row is not None
+    return row["groups"], row["outcomes"], row["links"]

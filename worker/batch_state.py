@@ -24,6 +24,7 @@ from shared.db.pool import JsonText
 from shared.models import ContextType
 from worker.outcome_rules import OutcomeState
 from worker.rows import Rating
+from worker.summary import ImportSummary
 
 ContextKey = tuple[str, int]
 """(context_type, context_id): ('Account', 1) or ('Course', 7)."""
@@ -45,6 +46,8 @@ class ImportRun:
     context: Context
     target_group_id: int | None
     has_course_id_column: bool
+    summary: ImportSummary = field(default_factory=ImportSummary, compare=False)
+    """What its rows have done so far (counted as they are applied)."""
     context_key: ContextKey = field(init=False, compare=False)
     """(context_type, context_id) of the import context."""
     links_scoped_to_subtree: bool = field(init=False, compare=False)

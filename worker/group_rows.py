@@ -55,15 +55,19 @@ def import_group_row(state: BatchState, run: ImportRun, row: GroupRow) -> GroupO
     if errors:
         return GroupOutcome(errors)
     existed = group is not None
+    before = None
     if group is None:
         _, root_account_id = context_details(state, run, context)
         group = state.new_group(context, root_account_id, row.vendor_guid, row.title)
     else:
+        before = (group.workflow_state, group.title, group.description, group.parent_id, group.vendor_guid)
         state.set_group_guid(group, row.vendor_guid)
     group.title = row.title
     group.description = row.description
     group.workflow_state = row.workflow_state.value
     group.parent_id = parents[0].id
+    after = (group.workflow_state, group.title, group.description, group.parent_id, group.vendor_guid)
+    run.summary.groups.count(None if before is None else before[0], group.workflow_state, before != after)
     group.last_import_id = run.import_id
     group.dirty = True
     # A group created by this row has nothing under it yet: saving it deleted is the whole job.

@@ -11,6 +11,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Sequence
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -27,6 +28,7 @@ from worker.csv_records import read_records
 from worker.deps import Deps, deps
 from worker.reporter import StatusReporter
 from worker.rows import GroupRow, NullHeaderCell, OutcomeRow, RowError, parse_header, parse_row
+from worker.summary import ImportSummary
 from worker.watch import ImportWatch, watch_import
 
 logger = logging.getLogger(__name__)
@@ -189,16 +191,14 @@ async def _run_started(
         with translate_db_errors():
             try:
                 async with conn.transaction(), watch_import(d.settings, d.pool, conn, import_id, watch):
-                    error_count = await _import_file(d, conn, record, reporter, watch)
-                    await queries.finish_import(
-                        conn,
-                        import_id,
-                        ImportState.succeeded,
-                        100,
-                        error_count,
-                        reporter.rows_reached,
-                        reporter.row_errors,
-                    )
+                    result = await _import_file(d, conn, record, reporter, watch)
+                    if outcome_import.dry_run:
+                        raise _RollBack(result)
+                    await _finish(conn, reporter, result)
+            except _RollBack as rolled_back:
+                # A dry run: everything it did is undone; what it found is recorded.
+                async with conn.transaction():
+                    await _finish(conn, reporter, rolled_back.result)
             except asyncpg.QueryCanceledError as exc:
                 if watch.cancelled:  # the watch cancelled the statement that was running
                     raise ImportCancelled() from exc
@@ -222,8 +222,36 @@ async def _run_started(
     except Exception as exc:
         return await _fail(d, reporter, unexpected_error_message(import_id, exc))
     await reporter.publish_final()
-    logger.info("import_id=%s succeeded with %s row error(s)", import_id, error_count)
+    what = "dry run" if outcome_import.dry_run else "import"
+    logger.info("import_id=%s: %s succeeded with %s row error(s)", import_id, what, reporter.row_errors)
     return "succeeded"
+
+
+@dataclass(frozen=True, slots=True)
+class _FileResult:
+    errors_stored: int
+    summary: ImportSummary
+
+
+class _RollBack(Exception):
+    """Ends a dry run's transaction, rolling back everything it did."""
+
+    def __init__(self, result: _FileResult) -> None:
+        super().__init__("dry run")
+        self.result = result
+
+
+async def _finish(conn: asyncpg.Connection, reporter: StatusReporter, result: _FileResult) -> None:
+    await queries.finish_import(
+        conn,
+        reporter.outcome_import.id,
+        ImportState.succeeded,
+        100,
+        result.errors_stored,
+        reporter.rows_reached,
+        reporter.row_errors,
+        result.summary.as_json(),
+    )
 
 
 async def _fail(d: Deps, reporter: StatusReporter, message: str) -> str:
@@ -236,8 +264,9 @@ async def _fail(d: Deps, reporter: StatusReporter, message: str) -> str:
 
 async def _import_file(
     d: Deps, conn: asyncpg.Connection, record: queries.ImportJobRecord, reporter: StatusReporter, watch: ImportWatch
-) -> int:
-    """Apply every batch; return the number of row errors. Raises ImportFailed for file-level problems."""
+) -> _FileResult:
+    """Apply every batch; return the row errors stored and what the rows did. Raises
+    ImportFailed for file-level problems."""
     if record.file_line_count == 0:
         raise ImportFailed("File has no data")
     outcome_import = record.outcome_import
@@ -250,7 +279,7 @@ async def _import_file(
     )
     header_cells = await _first(records)
     if header_cells is None:
-        return 0  # a file that is only a BOM has no records at all: nothing to import (spec §4.4)
+        return _FileResult(0, ImportSummary())  # only a BOM: no records, nothing to import (spec §4.4)
     max_columns = d.settings.max_columns
     if len(header_cells) > max_columns:
         raise ImportFailed(f"Too many columns (maximum is {max_columns})")
@@ -260,9 +289,8 @@ async def _import_file(
         # The file's fault, not ours; Canvas crashes on it, and its message is the one clients know.
         what = f"{exc.message} (Canvas fails such a file with an error report)"
         raise ImportFailed(unexpected_error_message(outcome_import.id, exc, what, logging.WARNING)) from exc
-    applier = BatchApplier(
-        conn, ImportRun(outcome_import.id, context, outcome_import.target_group_id, header.has_course_id)
-    )
+    run = ImportRun(outcome_import.id, context, outcome_import.target_group_id, header.has_course_id)
+    applier = BatchApplier(conn, run)
     batch_size = d.settings.batch_size
     batch: list[BatchRow] = []
     last_number = 1
@@ -291,7 +319,7 @@ async def _import_file(
         await pipeline.abandon()
         raise
     await pipeline.drain()
-    return pipeline.error_count
+    return _FileResult(pipeline.error_count, run.summary)
 
 
 def _check_bounds(number: int, cells: list[bytes | None], max_columns: int, may_hold_nul: bool) -> RowError | None:
@@ -391,7 +419,13 @@ class _BatchPipeline:
             return
         (errors, last_record), self._unrecorded = self._unrecorded, None
         room = max(self._deps.settings.max_stored_errors - self.error_count, 0)
-        await queries.insert_errors(self._conn, self._reporter.outcome_import.id, errors[:room])
+        import_id = self._reporter.outcome_import.id
+        if self._reporter.outcome_import.dry_run and errors[:room]:
+            # Outside the transaction, which a dry run rolls back (start_import drops them if it runs again).
+            async with self._deps.pool.acquire() as conn:
+                await queries.insert_errors(conn, import_id, errors[:room])
+        else:
+            await queries.insert_errors(self._conn, import_id, errors[:room])
         self.error_count += min(len(errors), room)
         self._reporter.add_errors(errors)
         self._reporter.progress_after(last_record)

@@ -38,6 +38,7 @@ def import_outcome_row(state: BatchState, run: ImportRun, row: OutcomeRow) -> li
         return [parents]
     if outcome is not None and outcome.last_import_id == run.import_id:
         return [f'Outcome "{vendor_guid}" has already appeared in this import']
+    before = None if outcome is None else outcome.state
     if outcome is None or outcome.owner == context_key:
         result = apply_outcome_row(row, outcome.state if outcome is not None else None)
         if isinstance(result, list):
@@ -59,8 +60,14 @@ def import_outcome_row(state: BatchState, run: ImportRun, row: OutcomeRow) -> li
             return [cannot_modify_message(changes, outcome.owner_name if outcome.owner is not None else None)]
     if row.workflow_state is WorkflowState.DELETED:
         parents = []
-    place_outcome(state, outcome, parents, _link_scope(context_key, run.links_scoped_to_subtree))
-    set_friendly_description(state, outcome, row.friendly_description)
+    place_outcome(state, outcome, parents, _link_scope(context_key, run.links_scoped_to_subtree), run.summary)
+    friendly_changed = set_friendly_description(state, outcome, row.friendly_description)
+    after = outcome.state
+    run.summary.outcomes.count(
+        None if before is None else before.workflow_state,
+        after.workflow_state,
+        after is not before or friendly_changed,
+    )
     return []
 
 

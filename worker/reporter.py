@@ -92,7 +92,11 @@ class StatusReporter:
     async def publish(self, state: ImportState, progress: int) -> None:
         self.progress = progress
         view = dataclasses.replace(
-            self.outcome_import, workflow_state=state, progress=progress, updated_at=datetime.now(UTC)
+            self.outcome_import,
+            workflow_state=state,
+            progress=progress,
+            updated_at=datetime.now(UTC),
+            errors_found=self.row_errors,
         )
         await self._put(view, self.first_errors)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -57,7 +58,7 @@ WHERE id = $1 AND workflow_state = 'importing' AND rows_processed < $3
 UPDATE_FINISH_IMPORT = """
 UPDATE outcome_imports
 SET workflow_state = $2, progress = $3, error_count = error_count + $4, rows_processed = $5, errors_found = $6,
-    ended_at = clock_timestamp(), updated_at = clock_timestamp()
+    summary = $7, ended_at = clock_timestamp(), updated_at = clock_timestamp()
 WHERE id = $1
 RETURNING cancel_requested_at IS NOT NULL
 """
@@ -104,14 +105,20 @@ class StartedImport:
 
 async def start_import(conn: asyncpg.Connection, outcome_import: OutcomeImport, worker_id: str) -> StartedImport | None:
     """`importing` on `worker_id`, progress 0, and the context's latest pointer (spec §3.3);
-    committed on return. None when the import has ended meanwhile (cancelled while it waited)."""
+    committed on return. None when the import has ended meanwhile (cancelled while it waited).
+
+    A dry run is never its context's latest import (it changes nothing), and the errors an
+    earlier attempt of it stored are dropped: a dry run stores them outside its transaction."""
     async with conn.transaction():
         row = await conn.fetchrow(UPDATE_START_IMPORT, outcome_import.id, worker_id)
         if row is None:
             return None
-        await conn.execute(
-            UPDATE_LATEST_POINTER[outcome_import.context_type], outcome_import.context_id, outcome_import.id
-        )
+        if outcome_import.dry_run:
+            await conn.execute(DELETE_IMPORT_ERRORS, outcome_import.id)
+        else:
+            await conn.execute(
+                UPDATE_LATEST_POINTER[outcome_import.context_type], outcome_import.context_id, outcome_import.id
+            )
     return StartedImport(row["waited"])
 
 
@@ -142,11 +149,13 @@ async def finish_import(
     new_errors: int,
     rows_processed: int,
     errors_found: int,
+    summary: dict[str, Any],
 ) -> None:
-    """Record the final state in the import's transaction. Raises ImportCancelled when an operator
-    asked to cancel the import before this point: the caller's transaction must then roll back.
-    (A cancel asked later waits for this row, sees the import finished, and is refused.)"""
-    finished = (import_id, state.value, progress, new_errors, rows_processed, errors_found)
+    """Record the final state in the import's transaction (a dry run's after its rollback).
+    Raises ImportCancelled when an operator asked to cancel the import before this point: the
+    caller's transaction must then roll back. (A cancel asked later waits for this row, sees the
+    import finished, and is refused.)"""
+    finished = (import_id, state.value, progress, new_errors, rows_processed, errors_found, summary)
     if await conn.fetchval(UPDATE_FINISH_IMPORT, *finished):
         raise ImportCancelled()
 

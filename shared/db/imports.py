@@ -12,7 +12,8 @@ from shared.storage import StoredObject
 
 _IMPORT_COLUMNS = """
 i.id, i.context_type, i.context_id, i.root_account_id, i.workflow_state, i.progress, i.import_type,
-i.created_at, i.updated_at, i.ended_at, i.learning_outcome_group_id,
+i.created_at, i.updated_at, i.ended_at, i.learning_outcome_group_id, i.dry_run, i.summary,
+coalesce(i.errors_found, i.error_count) AS errors_found,
 u.id AS user_id, u.name AS user_name, u.sortable_name, u.short_name, u.created_at AS user_created_at
 """
 
@@ -20,8 +21,8 @@ INSERT_IMPORT = f"""
 WITH i AS (
     INSERT INTO outcome_imports (context_type, context_id, root_account_id, user_id, learning_outcome_group_id,
                                  import_type, object_key, file_name, content_type, file_size, file_sha256,
-                                 file_line_count)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                                 file_line_count, dry_run)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
     RETURNING *
 )
 SELECT {_IMPORT_COLUMNS} FROM i LEFT JOIN users u ON u.id = i.user_id
@@ -67,6 +68,9 @@ def _import_from_row(row: asyncpg.Record) -> OutcomeImport:
         ended_at=row["ended_at"],
         user=user,
         target_group_id=row["learning_outcome_group_id"],
+        dry_run=row["dry_run"],
+        errors_found=row["errors_found"],
+        summary=row["summary"],
     )
 
 
@@ -80,6 +84,7 @@ async def insert_import(
     content_type: str,
     target_group_id: int | None,
     import_type: str = "instructure_csv",
+    dry_run: bool = False,
 ) -> OutcomeImport:
     """Record a stored upload as a new import in state `created` (committed when this returns)."""
     row = await conn.fetchrow(
@@ -96,6 +101,7 @@ async def insert_import(
         stored.size,
         stored.sha256,
         stored.line_count,
+        dry_run,
     )
     assert row is not None
     return _import_from_row(row)

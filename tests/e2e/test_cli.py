@@ -137,10 +137,15 @@ async def test_row_errors_exit_1_with_the_table_and_an_errors_csv(
     )
     assert result.code == 1, result
     lines = result.stdout.splitlines()
-    assert lines[0] == "import 1 succeeded: 2 rows with errors"
-    assert lines[2:4] == ["row  message", "---  -------"]
-    assert lines[4] == '  4  The "title" field is required'
-    assert lines[5] == '  5  The "vendor_guid" field is required'
+    assert lines[:4] == [
+        "import 1 succeeded: 2 rows with errors",
+        "  groups: 1 created",
+        "  outcomes: 1 created",
+        "  links: 1 added",
+    ]
+    assert lines[5:7] == ["row  message", "---  -------"]
+    assert lines[7] == '  4  The "title" field is required'
+    assert lines[8] == '  5  The "vendor_guid" field is required'
     # This service has the full report (an extension): the CSV is the server's, with columns and codes.
     assert "unavailable" not in result.stderr
     assert list(csv.reader(io.StringIO(report.read_text()))) == [
@@ -193,14 +198,21 @@ async def test_an_unreachable_server_exits_4_after_retrying(tmp_path: Path) -> N
     assert "error: uploading outcomes.csv: Cannot connect to host" in result.stderr
 
 
-async def test_a_dry_run_is_refused_before_uploading_on_a_server_without_dry_runs(
-    client: Client, db: asyncpg.Connection, tmp_path: Path
+async def test_a_dry_run_against_this_service_reports_and_changes_nothing(
+    client: Client, run_worker: RunWorker, db: asyncpg.Connection, tmp_path: Path
 ) -> None:
-    result = await cli("import", write(tmp_path, CLEAN), "--url", url_of(client), "--account", "1", "--dry-run")
-    assert result.code == 3, result
-    assert "this server does not support dry runs" in result.stderr
-    assert "nothing was uploaded" in result.stderr
-    assert await db.fetchval("SELECT count(*) FROM outcome_imports") == 0
+    file = write(tmp_path, WITH_ROW_ERRORS)
+    url = url_of(client)
+    result = await cli("import", file, "--url", url, "--account", "1", "--dry-run", run_worker=run_worker)
+    assert result.code == 1, result
+    assert result.stdout.splitlines()[:4] == [
+        "dry run 1 succeeded: 2 rows with errors (a dry run: nothing was changed)",
+        "  groups: 1 created",
+        "  outcomes: 1 created",
+        "  links: 1 added",
+    ]
+    assert await db.fetchval("SELECT count(*) FROM learning_outcome_groups") == 0
+    assert await db.fetchval("SELECT dry_run FROM outcome_imports WHERE id = 1") is True
 
 
 async def test_status_prints_an_import_and_exits_by_its_state(

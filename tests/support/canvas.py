@@ -9,10 +9,13 @@ from typing import Any
 import aiohttp
 
 FINAL_STATES = ("succeeded", "failed")
-# The exact key set of Canvas's OutcomeImport JSON (spec §3.1).
-OUTCOME_IMPORT_KEYS = frozenset(
-    {"id", "created_at", "updated_at", "ended_at", "workflow_state", "progress", "data", "processing_errors", "user"}
+# The exact key set of Canvas's OutcomeImport JSON (spec §3.1), in Canvas's order.
+CANVAS_OUTCOME_IMPORT_KEYS = (
+    "id", "created_at", "ended_at", "updated_at", "workflow_state", "progress", "data", "processing_errors", "user"
 )
+# Our extensions (issue 14), after Canvas's keys.
+EXTENSION_OUTCOME_IMPORT_KEYS = ("dry_run", "error_count", "errors_url", "summary")
+OUTCOME_IMPORT_KEYS = frozenset(CANVAS_OUTCOME_IMPORT_KEYS + EXTENSION_OUTCOME_IMPORT_KEYS)
 
 
 @dataclass(frozen=True, slots=True)

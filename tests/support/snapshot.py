@@ -28,3 +28,21 @@ async def snapshot(db: asyncpg.Connection) -> dict[str, Any]:
     for name, sql in (("groups", SNAPSHOT_GROUPS), ("outcomes", SNAPSHOT_OUTCOMES), ("links", SNAPSHOT_LINKS)):
         result[name] = sorted((tuple(r.values()) for r in await db.fetch(sql)), key=repr)
     return result
+
+
+# What an import itself is recorded in (its row, errors, the state counts, who ran it, and the
+# audit log): everything else is what an import may change.
+IMPORT_BOOKKEEPING = frozenset(
+    {"outcome_imports", "outcome_import_errors", "outcome_import_state_counts", "workers", "audit_log"}
+)
+SELECT_TABLES = """
+SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND NOT (tablename = ANY($1::text[])) ORDER BY tablename
+"""
+
+
+async def whole_database(db: asyncpg.Connection) -> dict[str, list[str]]:
+    """Every row of every table but the import bookkeeping, ids and timestamps included, sorted."""
+    tables = [r["tablename"] for r in await db.fetch(SELECT_TABLES, sorted(IMPORT_BOOKKEEPING))]
+    return {
+        table: sorted(r["row"] for r in await db.fetch(f'SELECT t::text AS row FROM "{table}" t')) for table in tables
+    }
