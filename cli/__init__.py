@@ -1,5 +1,6 @@
 """The `outcome-imports` command: `run` (everything on one machine) or one role each (`api`, `worker`, `migrate`);
-and a client of the API: `import FILE`, `status ID`, `export` (see `outcome-imports import --help`).
+`check` (a live database's invariants); and a client of the API: `import FILE`, `status ID`, `export` (see
+`outcome-imports import --help`).
 
 This package is the one place that may import both `api` and `worker` (the client imports neither).
 """
@@ -15,7 +16,7 @@ CLIENT_COMMANDS = ("import", "status", "export")
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="outcome-imports", description=__doc__)
-    parser.add_argument("command", choices=["run", "api", "worker", "migrate", *CLIENT_COMMANDS])
+    parser.add_argument("command", choices=["run", "api", "worker", "migrate", "check", *CLIENT_COMMANDS])
     args, rest = parser.parse_known_args(argv[:1])
     rest = argv[1:]
     if args.command in CLIENT_COMMANDS:
@@ -30,6 +31,10 @@ def main(argv: list[str] | None = None) -> None:
         from api.__main__ import main as api_main
 
         api_main(rest)
+    elif args.command == "check":
+        from cli.check import main as check_main
+
+        check_main(rest)
     elif args.command == "worker":
         from worker.__main__ import main as worker_main
 

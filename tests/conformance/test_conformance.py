@@ -16,7 +16,7 @@ import pytest
 
 from shared.settings import Settings
 from tests.support.canvas import attachment, create_conformance_contexts, expect_json, wait_for_final_state
-from tests.support.integrity import assert_references_intact
+from tests.support.integrity import assert_integrity
 from tests.support.tree import assert_tree_matches, fetch_tree
 
 CONFORMANCE_DIR = Path(
@@ -89,4 +89,4 @@ async def test_conformance_case(
         _assert_errors(final["processing_errors"], step["processing_errors"])
         if "tree" in step:
             assert_tree_matches(await fetch_tree(client, admin_headers, context_path), step["tree"])
-        await assert_references_intact(db)
+        await assert_integrity(db)

@@ -1,32 +1,23 @@
-"""The references the schema does not enforce with foreign keys (migrations 0005, 0006), checked."""
+"""The database's invariants (shared/db/integrity.py, what `outcome-imports check` reports), asserted
+after a test's imports: the foreign keys migrations 0005 and 0006 dropped, and more."""
 
 from __future__ import annotations
 
 import asyncpg
 
-# Each query lists the rows whose reference names nothing.
-DANGLING_REFERENCES = {
-    "link -> outcome": """
-        SELECT l.id FROM learning_outcome_links l
-        WHERE NOT EXISTS (SELECT 1 FROM learning_outcomes o WHERE o.id = l.learning_outcome_id)""",
-    "link -> group": """
-        SELECT l.id FROM learning_outcome_links l
-        WHERE NOT EXISTS (SELECT 1 FROM learning_outcome_groups g WHERE g.id = l.associated_group_id)""",
-    "outcome -> root account": """
-        SELECT o.id FROM learning_outcomes o
-        WHERE o.root_account_id IS NOT NULL
-          AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = o.root_account_id)""",
-    "group -> parent group": """
-        SELECT g.id FROM learning_outcome_groups g
-        WHERE g.parent_id IS NOT NULL
-          AND NOT EXISTS (SELECT 1 FROM learning_outcome_groups p WHERE p.id = g.parent_id)""",
-    "group -> root account": """
-        SELECT g.id FROM learning_outcome_groups g
-        WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = g.root_account_id)""",
-}
+from shared.db.integrity import check_integrity, default_stale_after_seconds, describe
 
 
-async def assert_references_intact(conn: asyncpg.Connection) -> None:
-    found = {name: [r[0] for r in await conn.fetch(query)] for name, query in DANGLING_REFERENCES.items()}
-    dangling = {name: ids for name, ids in found.items() if ids}
-    assert not dangling, dangling
+async def assert_integrity(conn: asyncpg.Connection) -> None:
+    # An import a test leaves `importing` (its worker killed) is not stuck before the reaper's
+    # default limit has passed.
+    violations = await check_integrity(conn, stale_after_seconds=default_stale_after_seconds())
+    assert not violations, "broken invariants:\n" + "\n".join(describe(v) for v in violations)
+
+
+async def assert_database_intact(database_url: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await assert_integrity(conn)
+    finally:
+        await conn.close()
