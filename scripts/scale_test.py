@@ -24,7 +24,9 @@ Each import goes into a sub-account of its own, so each tree is checked exactly 
 Invariants (exit status 1 when one fails): every accepted import finished and succeeded with its exact
 tree; none lost, stuck, or in the database without a client having been told of it; within each root
 account imports started in id order, each after the one before had ended; no client error, apart from
-the retryable answers of scale_client.py (counted apart); every restarted process exited 0 in time.
+the retryable answers of scale_client.py (counted apart); every restarted process exited 0 in time; and
+at the end `outcome-imports check` finds every invariant of the database holding (no dangling
+reference, no tree across contexts, no import stuck, state counts exact).
 
     .venv/bin/python scripts/scale_test.py [--json] [--keep] [--work-dir DIR]
     .venv/bin/python scripts/scale_test.py --apis 2 --workers 2 --districts 3 --backlog 10 --sizes 100,200
@@ -78,6 +80,7 @@ DEFAULTS = {
     "poll_interval": 1.0,
     "time_limit": 900.0,
 }
+REPO_ROOT = Path(__file__).resolve().parents[1]
 # The script's own connections: tree checks (scale_report.TREE_CHECKS_AT_ONCE) and watching workers.
 TREE_POOL_SIZE = 5
 
@@ -216,12 +219,33 @@ async def scale(args: argparse.Namespace, workdir: Path, pg_server: str, redis_s
         lb = (await system.lb_servers()).get("BACKEND", {})
         progress("checking every import's tree")
         trees = await check_trees(pool, session, load, templates)
+        progress("checking the database's invariants (outcome-imports check)")
+        integrity = await check_database(database_url)
         rows = await pool.fetch(IMPORTS)
         report = analyse(rows, load, phases, trees, traffic, restarts, lb)
+        report["integrity"] = integrity
+        report["failures"] += [f"broken invariant: {problem}" for problem in integrity["problems"]]
+        report["ok"] = not report["failures"]
         async with pool.acquire() as conn:
             config["postgres"] = conn.get_server_version().major
         machine_load["end"] = round(os.getloadavg()[0], 1)
         report["config"] = config
+    return report
+
+
+async def check_database(database_url: str) -> dict[str, Any]:
+    """`outcome-imports check --json` on the run's database: its report, plus `problems`, one line each."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cli", "check", "--database-url", database_url, "--json",
+        cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = await process.communicate()
+    if process.returncode not in (0, 1):
+        return {"ok": False, "problems": [f"outcome-imports check could not check: {stderr.decode().strip()}"]}
+    report: dict[str, Any] = json.loads(stdout)
+    report["problems"] = [
+        f"{v['name']}: {v['found']} {v['description']}: {', '.join(v['sample'])}" for v in report["violations"]
+    ]
     return report
 
 

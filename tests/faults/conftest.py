@@ -14,6 +14,19 @@ import pytest
 from shared.db.migrate import migrate
 from shared.settings import Settings
 from tests.faults import REPO_ROOT, RestartableServer, WorkerProcess, worker_environment
+from tests.support.integrity import assert_database_intact
+
+
+@pytest.fixture(autouse=True)
+async def database_integrity(database_url: str) -> AsyncIterator[None]:
+    """After each fault test, the database it used holds every invariant `outcome-imports check` checks:
+    whatever was killed, stopped or cut, nothing dangles, nothing is left stuck and no count drifts.
+
+    Autouse, so it is torn down after the test's workers have stopped. (A private PostgreSQL is
+    checked by its own fixture, before it stops.)
+    """
+    yield
+    await assert_database_intact(database_url)
 
 
 @pytest.fixture
@@ -64,12 +77,14 @@ async def private_redis() -> AsyncIterator[RestartableServer]:
 
 @pytest.fixture
 async def private_postgres() -> AsyncIterator[RestartableServer]:
-    """A private, migrated PostgreSQL (database `outcome_imports`)."""
+    """A private, migrated PostgreSQL (database `outcome_imports`), whose invariants hold at the end of the test
+    (as `outcome-imports check` checks them)."""
     server = RestartableServer(_scratch_dir("oi-faults-postgres-"), "postgres")
     try:
         await server.start_async()
         await migrate(server.url)
         yield server
+        await assert_database_intact(server.url)
     finally:
         await server.stop_async()
         shutil.rmtree(server.data_dir, ignore_errors=True)

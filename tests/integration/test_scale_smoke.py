@@ -1,6 +1,6 @@
 """The scale test in a small size, so it cannot rot: scripts/scale_test.py with 2 API processes behind
 HAProxy, 2 workers, 3 districts and a backlog of 10 (twice), each process restarted once; its JSON report must
-show every invariant held and every count exact.
+show every invariant held (the database's too, by `outcome-imports check`) and every count exact.
 
 It runs as a user runs it, in a subprocess starting its own processes and SeaweedFS, against
 DATABASE_URL / REDIS_URL when set (a fresh database and a claimed Redis database), else embedded ones.
@@ -51,6 +51,8 @@ def test_scale_script_small_run_keeps_every_invariant(tmp_path: Path) -> None:
     assert (imports["failed"], imports["lost"], imports["stuck"], imports["upload_not_answered"]) == (0, 0, 0, 0)
     assert imports["not_accepted_but_in_database"] == [] and imports["trees_wrong"] == {}
     assert report["order"] == {"root_accounts": DISTRICTS + 1, "violations": []}
+    # `outcome-imports check` on the database at the end: every invariant held.
+    assert (report["integrity"]["ok"], report["integrity"]["violations"]) == (True, [])
 
     phases = {p["name"]: p for p in report["phases"]}
     assert list(phases) == ["1 worker", "2 workers", "no backlog", "backlog", "restarts"]
