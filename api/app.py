@@ -10,10 +10,10 @@ from aiohttp import web
 from arq import create_pool as create_arq_pool
 
 from api.auth_cache import TtlCache
-from api.dashboard.security import add_security_headers
 from api.deps import DEPS, Deps
 from api.errors import error_middleware
 from api.metrics import METRICS, ApiMetrics, http_metrics_middleware
+from api.pages import add_security_headers
 from api.routes import setup_routes
 from api.serving import IN_FLIGHT, InFlight
 from api.throttling import throttle_middleware

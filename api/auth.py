@@ -1,4 +1,5 @@
-"""Bearer token -> user; context lookup; permission checks, in Canvas's order (spec §2.2)."""
+"""Bearer token (or a signed-in browser's session) -> user; context lookup; permission checks, in
+Canvas's order (spec §2.2)."""
 
 from __future__ import annotations
 
@@ -6,22 +7,14 @@ from aiohttp import web
 
 from api.deps import DEPS
 from api.errors import invalid_token, resource_not_found, unauthenticated, unauthorized
+from api.headers import header_text
+from api.sessions import session_user
 from shared.db.accounts import Context, User, can_manage_outcomes, load_context, user_for_token
 from shared.db.errors import translate_db_errors
 from shared.models import ContextType
 from shared.tokens import token_digest
 
 USER = web.RequestKey("user", User)
-
-
-def header_text(request: web.Request, name: str) -> str:
-    """A header's value as text that encodes again: bytes that were not UTF-8 become U+FFFD.
-
-    aiohttp keeps such bytes as lone surrogates, which fail wherever the value is encoded (a digest,
-    a Redis key); no token or CSRF token has them, so the value simply does not match.
-    """
-    value = request.headers.get(name, "")
-    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace") if not value.isascii() else value
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -35,12 +28,21 @@ def bearer_token(request: web.Request) -> str | None:
 
 
 async def authenticate(request: web.Request) -> User:
-    """The caller; 401 without credentials or with a token that is unknown, deleted or expired."""
+    """The caller; 401 without credentials or with a token that is unknown, deleted or expired.
+
+    Without a token, the session of a browser signed in to the dashboard or the console counts
+    (api/sessions.py: a request that changes something must then carry the session's CSRF token,
+    else 403).
+    """
     if USER in request:
         return request[USER]
     token = bearer_token(request)
     if token is None:
-        raise unauthenticated()
+        found = await session_user(request)
+        if found is None:
+            raise unauthenticated()
+        request[USER] = found
+        return found
     deps = request.app[DEPS]
     digest = token_digest(token)
     user = deps.users.get(digest)

@@ -19,9 +19,9 @@ from prometheus_client import CollectorRegistry, Counter, GCCollector, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
-from api.auth import header_text
 from api.deps import DEPS, Deps
 from api.errors import Handler, invalid_token, resource_not_found, unauthenticated
+from api.headers import header_text
 from shared.db.errors import translate_db_errors
 from shared.db.fleet import FleetGauges, fleet_gauges
 from shared.fleet_metrics import FleetCounters, HistogramCounts

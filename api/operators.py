@@ -2,8 +2,8 @@
 
 A site admin sees every root account and may use the controls. An admin of a root account sees
 that root account only, and may not use the controls. Anyone else gets Canvas's 403. The caller
-is known by an API token, as on every route, or by a dashboard session cookie (api/sessions.py,
-which also checks the CSRF token of state-changing requests).
+is known as on every route (api/auth.py): by an API token, or by the session cookie of a signed-in
+browser (api/sessions.py, which also checks the CSRF token of state-changing requests).
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from api.auth import authenticate, bearer_token
+from api.auth import authenticate
 from api.deps import DEPS
-from api.errors import unauthenticated, unauthorized
-from api.sessions import session_user
+from api.errors import unauthorized
 from shared.db.accounts import User
 from shared.db.errors import translate_db_errors
 from shared.db.operations import Roots, administered_root_accounts
@@ -36,13 +35,7 @@ class Operator:
 
 async def operator(request: web.Request) -> Operator:
     """The caller as an operator; raises Canvas's 401 or 403."""
-    if bearer_token(request) is not None:
-        user = await authenticate(request)
-    else:
-        found = await session_user(request)
-        if found is None:
-            raise unauthenticated()
-        user = found
+    user = await authenticate(request)
     if user.site_admin:
         return Operator(user, None)
     with translate_db_errors():

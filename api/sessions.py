@@ -12,9 +12,9 @@ import hmac
 from aiohttp import web
 from yarl import URL
 
-from api.auth import header_text
 from api.deps import DEPS
 from api.errors import unauthenticated, unauthorized
+from api.headers import header_text
 from shared.db.accounts import User
 from shared.db.errors import translate_db_errors
 from shared.db.sessions import Session, close_session, load_session, open_session

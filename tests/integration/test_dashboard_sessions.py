@@ -13,8 +13,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from api.dashboard.routes import STATIC_FILES
-from api.dashboard.security import CONTENT_SECURITY_POLICY
 from api.docs import load_openapi
+from api.pages import CONTENT_SECURITY_POLICY
 from api.sessions import COOKIE_NAME
 from tests.conftest import ADMIN_TOKEN
 from tests.integration.test_openapi import assert_matches
