@@ -1,7 +1,11 @@
-"""run_outcome_import: orchestration only. Reading, row rules and SQL live in their own modules.
+"""run_outcome_import: the job, as the sequence of its steps. Wait for the root account's turn,
+start, read the file in batches (worker/outcomes_file.py), apply them (worker/pipeline.py,
+worker/apply.py), finish, hand the turn on; and decide what each failure means (retry later,
+fail the import, or hand it back to another worker).
 
 The whole file is applied in ONE transaction that also records the final state, so an import is
-never half-applied, and running its job again (arq may redeliver) starts from a clean slate.
+never half-applied, and running its job again (arq may redeliver) starts from a clean slate. A
+dry run's transaction is rolled back instead, and its end recorded after.
 """
 
 from __future__ import annotations
@@ -9,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
@@ -24,10 +27,11 @@ from shared.errors import DatabaseUnavailable, ImportCancelled, ImportFailed, St
 from shared.models import ImportState
 from shared.queue import hand_on_turn
 from worker.apply import BatchApplier, ImportRun
-from worker.csv_records import read_records
 from worker.deps import Deps, deps
+from worker.error_reports import unexpected_error_message
+from worker.outcomes_file import FileLimits, OutcomesFile
+from worker.pipeline import BatchPipeline
 from worker.reporter import StatusReporter
-from worker.rows import GroupRow, NullHeaderCell, OutcomeRow, RowError, parse_header, parse_row
 from worker.summary import ImportSummary
 from worker.watch import ImportWatch, watch_import
 
@@ -36,7 +40,6 @@ logger = logging.getLogger(__name__)
 # The import before this one is letting go of its root account's lock: look again soon.
 WAIT_FOR_TURN_SECONDS = 0.5
 MAX_OUTAGE_DEFER_SECONDS = 30
-NUL_IN_CELL = "A cell contains a NUL character, which cannot be stored"
 NEVER_FINISHED = (
     "The import was started {attempts} times and stopped each time before it could finish (its worker was"
     " stopped, ran out of memory or reached the time limit); it is not tried again"
@@ -48,21 +51,6 @@ _RETRYABLE_DB_ERRORS = (
     asyncpg.DeadlockDetectedError,
     asyncpg.SerializationError,
 )
-
-BatchRow = GroupRow | OutcomeRow | RowError
-
-
-def unexpected_error_message(
-    import_id: int, exc: BaseException | None = None, what: str = "unexpected error", level: int = logging.ERROR
-) -> str:
-    """Canvas's `An unexpected error has occurred: see error report <n>`, with <n> logged here, on one line with
-    what happened and its traceback (the exception's, else the stack that called this): <n> is what an
-    operator greps for when a district quotes the message."""
-    report = secrets.randbelow(10**9)
-    logger.log(
-        level, "import_id=%s: error report %s: %s", import_id, report, what, exc_info=exc, stack_info=exc is None
-    )
-    return f"An unexpected error has occurred: see error report {report}"
 
 
 def _cause_name(exc: BaseException) -> str:
@@ -273,159 +261,19 @@ async def _import_file(
     context = await load_context(conn, outcome_import.context_type, outcome_import.context_id)
     if context is None:
         raise ImportFailed(unexpected_error_message(outcome_import.id, what="the import's context no longer exists"))
-    nul_watch = _NulWatch()
-    records = read_records(
-        nul_watch.watch(d.storage.open_stream(record.object_key)), max_record_bytes=d.settings.max_record_bytes
-    )
-    header_cells = await _first(records)
-    if header_cells is None:
+    settings = d.settings
+    limits = FileLimits(settings.max_columns, settings.max_records, settings.max_record_bytes, settings.batch_size)
+    file = OutcomesFile(d.storage.open_stream(record.object_key), limits, outcome_import.id)
+    header = await file.read_header()
+    if header is None:
         return _FileResult(0, ImportSummary())  # only a BOM: no records, nothing to import (spec §4.4)
-    max_columns = d.settings.max_columns
-    if len(header_cells) > max_columns:
-        raise ImportFailed(f"Too many columns (maximum is {max_columns})")
-    try:
-        header = parse_header(header_cells)
-    except NullHeaderCell as exc:
-        # The file's fault, not ours; Canvas crashes on it, and its message is the one clients know.
-        what = f"{exc.message} (Canvas fails such a file with an error report)"
-        raise ImportFailed(unexpected_error_message(outcome_import.id, exc, what, logging.WARNING)) from exc
     run = ImportRun(outcome_import.id, context, outcome_import.target_group_id, header.has_course_id)
-    applier = BatchApplier(conn, run)
-    batch_size = d.settings.batch_size
-    batch: list[BatchRow] = []
-    last_number = 1
-    max_records = d.settings.max_records
-    pipeline = _BatchPipeline(d, conn, applier, reporter, watch)
+    pipeline = BatchPipeline(d, conn, BatchApplier(conn, run), reporter, watch)
     try:
-        async for number, cells in records:
-            last_number = number
-            if number > max_records:
-                raise ImportFailed(f"Too many records (maximum is {max_records})")
-            # Bounds of this service (README, "Limits"): they keep one hostile row from costing much.
-            row = _check_bounds(number, cells, max_columns, nul_watch.seen) or parse_row(header, number, cells)
-            if row is not None:
-                batch.append(row)
-            # Batches end on multiples of batch_size (the header is in the first), as Canvas's end on 1000s.
-            if number % batch_size == 0:
-                await pipeline.apply(batch, number)
-                batch = []
-            elif number % _YIELD_EVERY_RECORDS == 0:
-                await asyncio.sleep(0)  # let the batch being applied, and the write in flight, go on
-        if last_number == 1:
-            raise ImportFailed("File has no outcomes data")
-        if batch or last_number % batch_size:
-            await pipeline.apply(batch, last_number)
+        async for batch, last_record in file.batches():
+            await pipeline.apply(batch, last_record)
     except BaseException:
         await pipeline.abandon()
         raise
     await pipeline.drain()
     return _FileResult(pipeline.error_count, run.summary)
-
-
-def _check_bounds(number: int, cells: list[bytes | None], max_columns: int, may_hold_nul: bool) -> RowError | None:
-    if len(cells) > max_columns:
-        return RowError(number, (f"Too many columns (maximum is {max_columns})",))
-    # PostgreSQL text cannot hold NUL; Canvas fails the whole import on it, here only the row is skipped.
-    if may_hold_nul and b"\x00" in b"".join(filter(None, cells)):  # one C-level scan per record
-        return RowError(number, (NUL_IN_CELL,))
-    return None
-
-
-class _NulWatch:
-    """Whether the file has shown a NUL byte so far: one C-level scan per chunk read spares
-    every record its own scan until one does (a record is read only once its chunks are)."""
-
-    def __init__(self) -> None:
-        self.seen = False
-
-    async def watch(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        async for chunk in chunks:
-            if not self.seen and b"\x00" in chunk:
-                self.seen = True
-            yield chunk
-
-
-async def _first(records: AsyncIterator[tuple[int, list[bytes | None]]]) -> list[bytes | None] | None:
-    async for _, cells in records:
-        return cells
-    return None
-
-
-# How often parsing lets the batch being applied, and the write in flight, go on (a few ms).
-_YIELD_EVERY_RECORDS = 20
-
-
-class _BatchPipeline:
-    """Applies batches in order, in the background, and records each one's errors and progress.
-
-    Three batches are in the works at once: the worker parses batch k+2 while it applies batch
-    k+1 (reads, then row rules), and PostgreSQL writes batch k meanwhile, then reads for batch
-    k+2 as soon as it is parsed (worker/apply.py). So neither waits for the other, whichever is
-    the faster. A batch's errors are stored, and its progress published, when the next batch
-    comes (or at the end), once the connection is free.
-    """
-
-    def __init__(
-        self, d: Deps, conn: asyncpg.Connection, applier: BatchApplier, reporter: StatusReporter, watch: ImportWatch
-    ) -> None:
-        self._deps = d
-        self._watch = watch
-        self._conn = conn
-        self._applier = applier
-        self._reporter = reporter
-        self._applying: asyncio.Task[None] | None = None
-        self._last_batch: Sequence[BatchRow] | None = None  # the last one given to apply()
-        self._unrecorded: tuple[list[tuple[int, str]], int] | None = None  # (errors, last record)
-        self.error_count = 0  # stored so far (at most max_stored_errors)
-
-    async def apply(self, batch: Sequence[BatchRow], last_record: int) -> None:
-        """Start applying `batch` once the batch before is applied (raising its error, if any).
-        Its reads may start before that, once the batch before has been read. Raises
-        ImportCancelled once an operator has cancelled the import."""
-        if self._watch.cancelled:
-            raise ImportCancelled()
-        if self._last_batch is not None:
-            self._applier.read_ahead(batch, after=self._last_batch)
-        self._last_batch = batch
-        await self._wait_for_apply()
-        self._applying = asyncio.create_task(self._apply(batch, last_record))
-
-    async def drain(self) -> None:
-        """Apply, write and record everything so far."""
-        await self._wait_for_apply()
-        await self._applier.write_pending()
-        await self._record()
-
-    async def abandon(self) -> None:
-        """Let the work in flight end, ignoring its errors: the import is failing for another
-        reason, and its rollback needs the connection free."""
-        with suppress(Exception):
-            await self._wait_for_apply()
-        await self._applier.abandon()
-
-    async def _wait_for_apply(self) -> None:
-        task, self._applying = self._applying, None
-        if task is not None:
-            await task
-
-    async def _apply(self, batch: Sequence[BatchRow], last_record: int) -> None:
-        await self._applier.wait_for_write()
-        await self._record()
-        errors = await self._applier.apply_leaving_write(batch)
-        self._unrecorded = (errors, last_record)
-
-    async def _record(self) -> None:
-        if self._unrecorded is None:
-            return
-        (errors, last_record), self._unrecorded = self._unrecorded, None
-        room = max(self._deps.settings.max_stored_errors - self.error_count, 0)
-        import_id = self._reporter.outcome_import.id
-        if self._reporter.outcome_import.dry_run and errors[:room]:
-            # Outside the transaction, which a dry run rolls back (start_import drops them if it runs again).
-            async with self._deps.pool.acquire() as conn:
-                await queries.insert_errors(conn, import_id, errors[:room])
-        else:
-            await queries.insert_errors(self._conn, import_id, errors[:room])
-        self.error_count += min(len(errors), room)
-        self._reporter.add_errors(errors)
-        self._reporter.progress_after(last_record)

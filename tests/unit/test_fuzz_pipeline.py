@@ -1,5 +1,6 @@
-"""Hypothesis against the pure pipeline (reader -> header -> rows): whatever the bytes, the only
-outcomes are records, catalogue row errors and file-level `ImportFailed` with a catalogue message.
+"""Hypothesis against what the job reads a file with (worker/outcomes_file.py: reader, bounds,
+header, rows): whatever the bytes, the only outcomes are records, catalogue row errors and
+file-level `ImportFailed` with a catalogue message.
 
 The same property through the real API and worker is tests/e2e/test_hostile_inputs.py.
 """
@@ -15,11 +16,13 @@ from hypothesis import strategies as st
 from shared.errors import ImportFailed
 from tests.conformance.test_conformance import CONFORMANCE_DIR
 from tests.support.catalogue import is_catalogue_message
-from worker.csv_records import read_records
-from worker.rows import NullHeaderCell, RowError, parse_header, parse_row
+from worker.outcomes_file import FileLimits, OutcomesFile
+from worker.rows import RowError
 
 SEEDS = [p.read_bytes() for p in sorted(CONFORMANCE_DIR.glob("*/*.csv"))]
 ALPHABET = b'abc,;"\r\n \t\x00\xff\xc3\xa9019.-_'
+# Small enough that fuzzed files meet every bound; batches of 3 cross batch ends often.
+LIMITS = FileLimits(max_columns=12, max_records=40, max_record_bytes=64 * 1024, batch_size=3)
 
 
 async def _chunks(data: bytes, size: int) -> AsyncIterator[bytes]:
@@ -28,20 +31,16 @@ async def _chunks(data: bytes, size: int) -> AsyncIterator[bytes]:
 
 
 async def _run(data: bytes, chunk: int) -> list[str]:
-    """Every message the pipeline produced for `data` (file-level ones included)."""
+    """Every message reading `data` gave (file-level ones included), as the job reads it."""
     messages: list[str] = []
-    header = None
+    file = OutcomesFile(_chunks(data, chunk), LIMITS, import_id=1)
     try:
-        async for number, cells in read_records(_chunks(data, chunk), max_record_bytes=64 * 1024):
-            if header is None:
-                try:
-                    header = parse_header(cells)
-                except NullHeaderCell:
-                    return ["An unexpected error has occurred: see error report 1"]
-                continue
-            row = parse_row(header, number, cells)
-            if isinstance(row, RowError):
-                messages += row.messages
+        if await file.read_header() is None:
+            return messages
+        async for batch, _ in file.batches():
+            for row in batch:
+                if isinstance(row, RowError):
+                    messages += row.messages
     except ImportFailed as failure:
         messages.append(failure.message)
     return messages
