@@ -14,6 +14,10 @@
 4. After each import, checks that PostgreSQL agrees the import succeeded, then that the account holds
    exactly the groups, outcomes, links, depths, methods and changes the file describes (in SQL, and
    through the API for two leaf groups).
+5. Reads the district back (`scripts/bench_reads.py`): every link of the account through
+   `GET .../outcome_group_links?per_page=100`, following the `Link` header's `next` URLs as canvasapi
+   does (pages/s, first vs median vs last page latency), then the export `GET .../outcome_export` to its
+   end (MB/s); checks every active link came once and the export holds every group and outcome.
 
 Import rows/s = data rows / (POST answered -> `succeeded` seen by polling every 50 ms, backing off to
 0.5% of the time waited): queue pickup plus processing, upload excluded (it has its own MB/s). The
@@ -22,7 +26,7 @@ Peak RSS is the kernel's VmHWM, reset before each import (Linux only). `--status
 GET .../outcome_imports/:id from 64 loopback connections for S seconds during the first import (which
 then shares the CPU with that load).
 
-`--rounds N` repeats steps 2-4 N times, each round on a fresh database with freshly started processes,
+`--rounds N` repeats steps 2-5 N times, each round on a fresh database with freshly started processes,
 and adds the median, min and max of each figure over the rounds: this machine's speed drifts by tens
 of percent from minute to minute, so one round can mislead. The JSON report keeps the first round's
 figures at the top level, every round under `rounds`, and the spread under `summary`.
@@ -54,6 +58,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import asyncpg
 from arq.constants import health_check_key_suffix
+from bench_reads import ReadError, measure_reads, print_reads, summarize_reads
 from generate_outcomes import WIDTH, GeneratedFile, generate  # scripts/ is on sys.path: this file's directory
 from harness import (
     LOG_TAIL_LINES,
@@ -84,6 +89,7 @@ STATUS_LOAD_CONCURRENCY = 64
 MB = 1024 * 1024
 
 DATABASE_BACKENDS = "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+ANALYZE_TREE = "ANALYZE learning_outcome_groups, learning_outcomes, learning_outcome_links"
 IMPORT_ROW = "SELECT workflow_state, progress, created_at, ended_at FROM outcome_imports WHERE id = $1"
 
 
@@ -335,6 +341,9 @@ async def run_import(
         raise BenchError(f"the API says succeeded, PostgreSQL says {dict(truth)}")
     rps = generated.rows / seconds
     progress(f"import '{name}': succeeded in {seconds:.2f} s ({rps:,.0f} rows/s); checking the tree")
+    # On a busy machine autovacuum may not have analysed the tables yet; without statistics the
+    # tree check's aggregates pick nested loops over every link per outcome (minutes at 100,000 rows).
+    await conn.execute(ANALYZE_TREE)
     checks = await check_tree(conn, session, account_id, generated, final)
     return {
         "name": name,
@@ -375,7 +384,7 @@ async def bench(args: argparse.Namespace, workdir: Path, pg_server: str, redis_s
     report["summary"] = summarize(rounds)
     imports = [i for r in rounds for i in r["imports"]]
     report["peak_rss_mb"] = {n: max(i["peak_rss_mb"][n] for i in imports) for n in ("api", "worker")}
-    report["ok"] = all(i["checks_passed"] for i in imports)
+    report["ok"] = all(i["checks_passed"] for i in imports) and all(r["reads"]["checks_passed"] for r in rounds)
     return report
 
 
@@ -419,6 +428,11 @@ async def measure_round(
             await run_import(name, system, session, conn, account["id"], generated, baseline_rps, args, load)
             for name, generated, load in runs
         ]
+        # The read path on the district as the imports left it; links carry absolute URLs, so no base URL.
+        reader = await stack.enter_async_context(
+            aiohttp.ClientSession(headers=dict(session.headers), timeout=aiohttp.ClientTimeout(total=None))
+        )
+        result["reads"] = await measure_reads(reader, system.url, conn, account["id"])
     return result
 
 
@@ -440,6 +454,7 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
             "rows_per_second": spread([i["rows_per_second"] for i in same]),
             "ratio_to_copy": spread([i["ratio_to_copy"] for i in same]),
         }
+    summary["reads"] = summarize_reads(rounds)
     return summary
 
 
@@ -507,6 +522,8 @@ def print_round(measured: dict[str, Any], label: str) -> None:
         for i in measured["imports"]
     ]
     print_columns(rows)
+    print()
+    print_reads(measured["reads"], label)
 
 
 def print_summary(summary: dict[str, Any]) -> None:
@@ -526,6 +543,8 @@ def print_summary(summary: dict[str, Any]) -> None:
             )
         )
     print_columns(rows)
+    reads = summary["reads"]
+    print("reads: " + ", ".join(f"{name} {f['median']} ({f['min']} - {f['max']})" for name, f in reads.items()))
 
 
 def main() -> None:
@@ -581,7 +600,7 @@ def main() -> None:
                 redis_server = redis_server or services.redis_url
             assert pg_server and redis_server
             report = asyncio.run(bench(args, workdir, pg_server, redis_server))
-        except BenchError as exc:
+        except (BenchError, ReadError) as exc:
             for log in sorted(workdir.glob("*.log")):
                 tail = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
                 print(f"--- last lines of {log.name} ---", *tail, sep="\n", file=sys.stderr)

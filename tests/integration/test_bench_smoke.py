@@ -1,4 +1,5 @@
-"""`make bench` cannot rot: a small run of scripts/bench.py must import, re-import and prove its tree.
+"""`make bench` cannot rot: a small run of scripts/bench.py must import, re-import and prove its tree,
+then read it back (every link through the `Link` next URLs, and the export).
 
 It runs as `make bench` does, in a subprocess starting its own API and worker processes, against
 DATABASE_URL / REDIS_URL when set (a fresh database and an empty Redis database of their servers),
@@ -48,8 +49,19 @@ def test_bench_script_imports_three_files_and_its_checks_pass(tmp_path: Path) ->
     assert report["rounds"][1]["imports"][0]["status_load"] is None  # the load runs in the first round only
     for measured in report["rounds"]:
         assert all(i["checks_passed"] for i in measured["imports"])
+    assert report["reads"] == report["rounds"][0]["reads"]
+    for measured in report["rounds"]:
+        reads = measured["reads"]
+        assert reads["checks_passed"] is True, reads["checks"]
+        walk, export = reads["links"], reads["export"]
+        assert walk["links"] == walk["distinct_links"] == reads["checks"]["links_walked"]["expected"] > ROWS / 2
+        assert walk["per_page"] == 100 and walk["pages"] == -(-walk["links"] // 100)
+        assert walk["pages_per_second"] > 0 and walk["first_page_ms"] > 0 and walk["last_page_ms"] > 0
+        assert export["records"] == reads["checks"]["export_records"]["expected"] == ROWS
+        assert export["bytes"] > 0 and export["mb_per_second"] > 0
     summary = report["summary"]
     assert summary["rounds"] == 2
+    assert list(summary["reads"]) == ["pages_per_second", "first_page_ms", "last_page_ms", "export_mb_per_second"]
     assert list(summary["imports"]) == ["fresh", "same file again", "10% changed"]
     for index, figures in enumerate(summary["imports"].values()):
         measured = sorted(r["imports"][index]["rows_per_second"] for r in report["rounds"])
