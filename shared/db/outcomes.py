@@ -1,13 +1,11 @@
-"""Queries for the read-only Outcome Groups / Outcomes API and the CSV export (spec §11).
+"""Queries for the read-only Outcome Groups / Outcomes API (spec §11).
 
-"Active" means workflow_state 'active'. The paginated lists are in shared/db/outcome_lists.py;
-the export reads through a server-side cursor so memory stays flat however many outcomes a
-context has.
+"Active" means workflow_state 'active'. The paginated lists are in shared/db/outcome_lists.py,
+the CSV export in shared/db/export.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -60,22 +58,6 @@ class OutcomeLink:
     context_id: int
     group: OutcomeGroup
     outcome: Outcome
-
-
-@dataclass(frozen=True, slots=True)
-class ExportRow:
-    """One CSV record of the export: a group or an outcome, in the importer's terms."""
-
-    object_type: str  # 'group' | 'outcome'
-    vendor_guid: str
-    title: str
-    description: str | None
-    display_name: str | None
-    calculation_method: str | None
-    calculation_int: int | None
-    mastery_points: float | None
-    parent_guids: str | None  # space separated; None when the parent is the root
-    ratings: tuple[Rating, ...]
 
 
 # --- root group -------------------------------------------------------------------------------
@@ -248,80 +230,3 @@ async def get_active_outcome(conn: Connection, outcome_id: int, viewer: Context 
     """The active outcome, its friendly description resolved for `viewer`; None if unknown or deleted."""
     row = await conn.fetchrow(SELECT_ACTIVE_OUTCOME, *viewer_args(viewer), outcome_id)
     return None if row is None else _outcome_from_row(row)
-
-
-# --- export -----------------------------------------------------------------------------------
-
-# The visible tree: groups reachable from the root through active groups (a group under a
-# deleted parent is invisible, so it is not exported either). `path` is the id path from the
-# root; ordering by it lists parents before children.
-_VISIBLE_TREE = """
-WITH RECURSIVE tree (id, guid, parent_guid, path) AS (
-    SELECT g.id, NULL::text COLLATE "C", NULL::text COLLATE "C", ARRAY[g.id]  -- as vendor_guid
-    FROM learning_outcome_groups g
-    WHERE g.context_type = $1 AND g.context_id = $2 AND g.parent_id IS NULL
-  UNION ALL
-    SELECT g.id, coalesce(nullif(g.vendor_guid, ''), 'canvas_outcome_group:' || g.id), t.guid, t.path || g.id
-    FROM learning_outcome_groups g JOIN tree t ON g.parent_id = t.id
-    WHERE g.context_type = $1 AND g.context_id = $2 AND g.workflow_state = 'active'
-), placed AS (
-    SELECT l.learning_outcome_id AS id,
-           max(t.path) || 0::bigint AS sort_key,
-           string_agg(t.guid, ' ' ORDER BY t.path) AS parent_guids
-    FROM learning_outcome_links l JOIN tree t ON t.id = l.associated_group_id
-    WHERE l.workflow_state = 'active'
-    GROUP BY l.learning_outcome_id
-)
-"""
-SELECT_EXPORT_MAX_RATINGS = f"""
-{_VISIBLE_TREE}
-SELECT coalesce(max(json_array_length(o.ratings)), 0)
-FROM placed JOIN learning_outcomes o ON o.id = placed.id
-WHERE o.workflow_state = 'active'
-"""
-# An outcome sorts right after the last of its groups (path || 0 precedes any subgroup's path),
-# so every row comes after the rows of all its parents. string_agg skips the root's NULL guid.
-SELECT_EXPORT_ROWS = f"""
-{_VISIBLE_TREE}
-SELECT 'group' AS object_type, t.path AS sort_key, t.guid AS vendor_guid, g.title, g.description,
-       NULL::text AS display_name, NULL::text AS calculation_method, NULL::integer AS calculation_int,
-       NULL::double precision AS mastery_points, t.parent_guid AS parent_guids, NULL::json AS ratings
-FROM tree t JOIN learning_outcome_groups g ON g.id = t.id
-WHERE t.guid IS NOT NULL
-UNION ALL
-SELECT 'outcome', placed.sort_key, coalesce(nullif(o.vendor_guid, ''), 'canvas_outcome:' || o.id),
-       o.short_description, o.description, o.display_name, o.calculation_method, o.calculation_int,
-       o.mastery_points, placed.parent_guids, o.ratings
-FROM placed JOIN learning_outcomes o ON o.id = placed.id
-WHERE o.workflow_state = 'active'
-ORDER BY sort_key, title, vendor_guid
-"""
-
-
-async def max_export_ratings(conn: asyncpg.Connection, context: Context) -> int:
-    """The largest number of rating tiers among the outcomes the export will write."""
-    count: int = await conn.fetchval(SELECT_EXPORT_MAX_RATINGS, context.type.value, context.id)
-    return count
-
-
-async def export_rows(conn: asyncpg.Connection, context: Context, prefetch: int = 1000) -> AsyncIterator[ExportRow]:
-    """The context's visible groups and outcomes, parents before children, each outcome once.
-
-    Must run inside a transaction (a server-side cursor needs one); `prefetch` rows are held in
-    memory at a time. Groups and outcomes without a vendor_guid get Canvas's export forms
-    `canvas_outcome_group:<id>` / `canvas_outcome:<id>`, which the importer resolves back to them.
-    """
-    cursor = conn.cursor(SELECT_EXPORT_ROWS, context.type.value, context.id, prefetch=prefetch)
-    async for row in cursor:
-        yield ExportRow(
-            object_type=row["object_type"],
-            vendor_guid=row["vendor_guid"],
-            title=row["title"],
-            description=row["description"],
-            display_name=row["display_name"],
-            calculation_method=row["calculation_method"],
-            calculation_int=row["calculation_int"],
-            mastery_points=row["mastery_points"],
-            parent_guids=row["parent_guids"],
-            ratings=_ratings(row["ratings"]),
-        )

@@ -16,7 +16,6 @@ import pytest
 from aiohttp import ClientPayloadError
 from aiohttp.test_utils import TestClient
 
-from api.export import csv_field, format_number
 from shared.tokens import token_digest
 from tests.support.canvas import attachment, expect_json, wait_for_final_state
 from tests.support.tree import (
@@ -192,39 +191,6 @@ async def test_export_permissions(client: Client, db: asyncpg.Connection, tree: 
         404,
         {"errors": [{"message": "The specified resource does not exist."}]},
     )
-
-
-@pytest.mark.parametrize(
-    ("value", "text"),
-    [
-        (3.0, "3"),
-        (2.5, "2.5"),
-        (0.0, "0"),
-        (-1.5, "-1.5"),
-        (1e-7, "0.0000001"),
-        (1e20, "100000000000000000000"),
-        (0.1, "0.1"),
-    ],
-)
-def test_format_number_round_trips(value: float, text: str) -> None:
-    assert format_number(value) == text and float(text) == value
-
-
-@pytest.mark.parametrize(
-    ("value", "text"),
-    [
-        ("plain", "plain"),
-        ("", ""),
-        ("a,b", '"a,b"'),
-        ('a"b', '"a""b"'),
-        ("a\rb", '"a\rb"'),
-        (" a", '" a"'),
-        ("a\t", '"a\t"'),
-        ("a b", "a b"),
-    ],
-)
-def test_csv_field_quoting(value: str, text: str) -> None:
-    assert csv_field(value) == text
 
 
 async def _insert_many(db: asyncpg.Connection, account: int, count: int) -> None:
