@@ -13,6 +13,22 @@ from redis.exceptions import RedisError
 logger = logging.getLogger(__name__)
 
 
+_FINAL_STATES = ("succeeded", "failed")
+# KEYS[1]: the view; ARGV: the new value, its TTL, "1" if it is a view of the import's end. The
+# JSON's own quotes are unescaped, so the pattern cannot match text inside a string value.
+_PUT_UNLESS_ENDED = """
+if ARGV[3] == "0" then
+    local old = redis.call("GET", KEYS[1])
+    if old and (string.find(old, '"workflow_state":"succeeded"', 1, true)
+                or string.find(old, '"workflow_state":"failed"', 1, true)) then
+        return 0
+    end
+end
+redis.call("SET", KEYS[1], ARGV[1], "EX", ARGV[2])
+return 1
+"""
+
+
 def status_key(import_id: int) -> str:
     return f"outcome-imports:import:{import_id}"
 
@@ -28,15 +44,20 @@ class StatusStore:
     def __init__(self, redis: Redis, ttl_seconds: int) -> None:
         self._redis = redis
         self._ttl = ttl_seconds
+        self._put_unless_ended = redis.register_script(_PUT_UNLESS_ENDED)
         # Reads in flight, by import id: concurrent reads of one import (every poller of a
         # dashboard) share one GET, which is most of what a status request costs this process.
         self._reads: dict[int, asyncio.Future[bytes | None]] = {}
 
     async def put(self, import_id: int, context: str, body: dict[str, Any]) -> None:
+        """Store the import's view, unless it would replace a view of its end with one of before
+        it: an import's end is final, and a late write (a stopping worker's progress, sent after
+        another worker ran the import to its end) must not bring back `importing`."""
         # "<context>\n<json>": a status read hands the JSON to the client without decoding it.
         value = context + "\n" + json.dumps(body, separators=(",", ":"))
+        final = "1" if body.get("workflow_state") in _FINAL_STATES else "0"
         try:
-            await self._redis.set(status_key(import_id), value, ex=self._ttl)
+            await self._put_unless_ended(keys=[status_key(import_id)], args=[value, self._ttl, final])
         except (RedisError, OSError):
             logger.warning("status write to Redis failed for import_id=%s", import_id, exc_info=True)
 
