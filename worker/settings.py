@@ -118,10 +118,10 @@ def create_worker(settings: Settings, *, reconcile: bool = True, **overrides: An
 
     max_jobs = int(overrides.get("max_jobs", MAX_JOBS))
     # Each running import holds one connection for its whole transaction and, at moments, needs
-    # two more (progress, its watch) from the same pool; plus one each for the reconciler and the
-    # worker's heartbeat. A smaller pool lets imports wait forever on connections their own
-    # siblings hold.
-    pool_size = 3 * max_jobs + 2
+    # three more (progress, its watch, a dry run's errors) from the same pool; plus one each for
+    # the reconciler and the worker's heartbeat. A smaller pool lets imports wait forever on
+    # connections their own siblings hold.
+    pool_size = 4 * max_jobs + 2
     options: dict[str, Any] = {
         "queue_name": QUEUE_NAME,
         "redis_settings": redis_settings(settings.redis_url, command_retries=REDIS_COMMAND_RETRIES),
