@@ -76,7 +76,7 @@ def course_code_for(name: str) -> str:
     return " ".join(w for w in (words[0] if words else "", numbered) if w)
 
 
-async def _account_to_manage(request: web.Request) -> tuple[Context, User]:
+async def account_to_manage(request: web.Request) -> tuple[Context, User]:
     """The account in the path, which the caller administers (directly or through an ancestor)."""
     user = await authenticate(request)
     account = await find_context(request, ContextType.account, request.match_info["account_id"])
@@ -100,7 +100,7 @@ async def create_root_account(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/accounts/{account_id}/sub_accounts")
 async def create_sub_account(request: web.Request) -> web.Response:
-    parent, _ = await _account_to_manage(request)
+    parent, _ = await account_to_manage(request)
     name = (await read_params(request)).required_string("account[name]")
     with translate_db_errors():
         account = await db.insert_sub_account(request.app[DEPS].pool, name, parent.id, parent.root_account_id)
@@ -109,7 +109,7 @@ async def create_sub_account(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/accounts/{account_id}")
 async def show_account(request: web.Request) -> web.Response:
-    context, _ = await _account_to_manage(request)
+    context, _ = await account_to_manage(request)
     with translate_db_errors():
         account = await db.get_account(request.app[DEPS].pool, context.id)
     if account is None:  # deleted since the permission check
@@ -119,7 +119,7 @@ async def show_account(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/accounts/{account_id}/sub_accounts")
 async def list_sub_accounts(request: web.Request) -> web.Response:
-    parent, _ = await _account_to_manage(request)
+    parent, _ = await account_to_manage(request)
     params = await read_params(request)
     recursive = params.boolean("recursive")
     page = requested_page(request)
@@ -146,7 +146,7 @@ async def show_course(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/accounts/{account_id}/courses")
 async def create_course(request: web.Request) -> web.Response:
-    account, _ = await _account_to_manage(request)
+    account, _ = await account_to_manage(request)
     params = await read_params(request)
     name = (params.string("course[name]") or "").strip() or "Unnamed Course"
     course_code = (params.string("course[course_code]") or "").strip() or course_code_for(name)
@@ -181,7 +181,7 @@ def _login_taken(login_id: str) -> ApiError:
 
 @routes.post("/api/v1/accounts/{account_id}/users")
 async def create_user(request: web.Request) -> web.Response:
-    account, _ = await _account_to_manage(request)
+    account, _ = await account_to_manage(request)
     params = await read_params(request)
     login_id = params.required_string("pseudonym[unique_id]").strip()
     # Canvas names a user after their login when no name is given.
@@ -197,7 +197,7 @@ async def create_user(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/accounts/{account_id}/admins")
 async def create_admin(request: web.Request) -> web.Response:
-    account, caller = await _account_to_manage(request)
+    account, caller = await account_to_manage(request)
     params = await read_params(request)
     user_id = params.required_integer("user_id")
     role = (params.string("role") or "").strip() or "AccountAdmin"

@@ -5,8 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from api import (
+    contexts,
     docs,
     import_errors,
+    import_lists,
     imports,
     metrics,
     monitoring,
@@ -16,13 +18,16 @@ from api import (
     provisioning,
     sessions,
 )
+from api.console import routes as console
 from api.dashboard import routes as dashboard
 
 
 def setup_routes(app: web.Application) -> None:
     app.add_routes(imports.routes)
     app.add_routes(import_errors.routes)
+    app.add_routes(import_lists.routes)
     app.add_routes(provisioning.routes)
+    app.add_routes(contexts.routes)
     app.add_routes(outcomes.routes)
     app.add_routes(monitoring.routes)
     app.add_routes(metrics.routes)
@@ -30,4 +35,5 @@ def setup_routes(app: web.Application) -> None:
     app.add_routes(operation_controls.routes)
     app.add_routes(sessions.routes)
     app.add_routes(dashboard.routes)
+    app.add_routes(console.routes)
     app.add_routes(docs.routes)

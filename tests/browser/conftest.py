@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestClient
 from playwright.async_api import Browser, async_playwright, expect
 
 from shared.settings import Settings
+from tests.browser.console_support import LAPTOP, Console
 from tests.browser.support import ARTIFACTS, Dashboard, Service
 from worker.settings import create_worker
 
@@ -88,3 +89,18 @@ async def dashboard(browser: Browser, service: Service, request: pytest.FixtureR
         await page.screenshot(path=ARTIFACTS / f"failed-{request.node.name}.png", full_page=True)
     await context.close()
     assert not board.console_errors, f"errors in the browser console: {board.console_errors}"
+
+
+@pytest.fixture
+async def console(browser: Browser, service: Service, request: pytest.FixtureRequest) -> AsyncIterator[Console]:
+    """The import console in a fresh browser context the size of a laptop's screen."""
+    context = await browser.new_context(viewport=LAPTOP, accept_downloads=True)
+    page = await context.new_page()
+    tab = Console(page, service)
+    yield tab
+    reports = request.node.stash.get(_PHASE_REPORTS, {})
+    if "call" in reports and reports["call"].failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=ARTIFACTS / f"failed-{request.node.name}.png", full_page=True)
+    await context.close()
+    assert not tab.console_errors, f"errors in the browser console: {tab.console_errors}"
