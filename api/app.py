@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
 from aiohttp import web
-from arq import create_pool as create_arq_pool
 
 from api.auth_cache import TtlCache
 from api.deps import DEPS, Deps
 from api.errors import error_middleware
+from api.export import EXPORT_SLOTS, ExportSlots
 from api.metrics import METRICS, ApiMetrics, http_metrics_middleware
 from api.pages import add_security_headers
 from api.routes import setup_routes
@@ -21,7 +21,7 @@ from shared.db.accounts import ensure_bootstrap_admin
 from shared.db.migrate import apply_migrations
 from shared.db.pool import create_pool
 from shared.fleet_metrics import FleetMetrics
-from shared.queue import redis_settings
+from shared.queue import open_redis
 from shared.settings import Settings
 from shared.status import StatusStore
 from shared.storage import open_storage
@@ -35,16 +35,29 @@ SETTINGS = web.AppKey("settings", Settings)
 async def _open_dependencies(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     async with AsyncExitStack() as stack:
-        pool = await stack.enter_async_context(create_pool(settings.database_url))
+        pool = await stack.enter_async_context(
+            create_pool(
+                settings.database_url,
+                acquire_timeout_seconds=settings.db_acquire_timeout_seconds,
+                statement_timeout_seconds=settings.db_statement_timeout_seconds,
+            )
+        )
         async with pool.acquire() as conn:
+            # A migration may take longer than a request's statement (the pool resets this on release).
+            await conn.execute("SET statement_timeout = 0")
             await apply_migrations(conn)
             if settings.bootstrap_token:
                 await ensure_bootstrap_admin(conn, settings.bootstrap_token)
         # Few retries: an API request should not hang while Redis is away (PostgreSQL answers instead).
-        redis = await create_arq_pool(redis_settings(settings.redis_url, command_retries=1))
+        redis = await open_redis(settings.redis_url, command_retries=1, socket_timeout=settings.redis_timeout_seconds)
         stack.push_async_callback(redis.aclose)
         storage = await stack.enter_async_context(
-            open_storage(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url, s3_region=settings.s3_region)
+            open_storage(
+                settings.storage_url,
+                s3_endpoint_url=settings.s3_endpoint_url,
+                s3_region=settings.s3_region,
+                timeout_seconds=settings.storage_timeout_seconds,
+            )
         )
         throttle = Throttle(
             redis,
@@ -81,6 +94,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[IN_FLIGHT] = in_flight
     app[SETTINGS] = settings
+    app[EXPORT_SLOTS] = ExportSlots(settings.max_concurrent_exports)
     app[METRICS] = ApiMetrics(settings.metrics_cache_seconds)
     app.cleanup_ctx.append(_open_dependencies)
     setup_routes(app)

@@ -7,9 +7,11 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 
 from shared.errors import (
+    DatabaseBusy,
     DatabaseUnavailable,
     QueueUnavailable,
     StorageUnavailable,
@@ -81,6 +83,7 @@ def new_error_report_id() -> int:
 
 _UNAVAILABLE: dict[type[Exception], str] = {
     DatabaseUnavailable: "The database is temporarily unavailable; try again later.",
+    DatabaseBusy: "The database is busy; try again later.",
     StorageUnavailable: "File storage is temporarily unavailable; try again later.",
     QueueUnavailable: "The job queue is temporarily unavailable; try again later.",
 }
@@ -100,6 +103,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except (DatabaseUnavailable, StorageUnavailable, QueueUnavailable) as exc:
         logger.warning("%s %s: %s", request.method, request.path, type(exc).__name__)
         return web.json_response(errors_body(_UNAVAILABLE[type(exc)]), status=503, headers={"Retry-After": "5"})
+    except asyncpg.QueryCanceledError:
+        # The API's statement_timeout (the API never cancels its own statements otherwise).
+        logger.warning("%s %s: statement timeout", request.method, request.path)
+        return web.json_response(errors_body(_UNAVAILABLE[DatabaseBusy]), status=503, headers={"Retry-After": "5"})
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -11,19 +11,30 @@ both at the root and in a group is written with the group only.
 
 PostgreSQL writes the records (shared/db/export.py); this module adds the header and sends them
 in chunks of about 64 KiB, so memory stays flat whatever the size of the context.
+
+Slow readers: each export reads on a connection of its own, opened for it outside the pool, so a
+client reading at a few KB/s holds no connection that status reads and uploads need. An API
+process streams at most OUTCOME_IMPORTS_MAX_CONCURRENT_EXPORTS exports at once (further ones get
+a 503 with Retry-After), and cuts off one whose client takes nothing for
+OUTCOME_IMPORTS_EXPORT_WRITE_TIMEOUT_SECONDS.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 
+import asyncpg
 from aiohttp import web
 
 from api.auth import authorize_context
 from api.deps import DEPS
+from api.errors import ApiError, errors_body
 from shared.db.errors import translate_db_errors
 from shared.db.export import ExportLine, export_lines
+from shared.db.pool import connection_settings
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +53,29 @@ COLUMNS = (
 RATINGS = "ratings"
 LINE_END = "\r\n"  # RFC 4180; the importer takes the record separator from the first line
 _CHUNK_BYTES = 64 * 1024
+BUSY_MESSAGE = "Too many exports are running; try again later."
+
+
+class ExportSlots:
+    """The exports an API process streams at once, up to `limit`."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_use = 0
+
+    @contextmanager
+    def take(self) -> Iterator[None]:
+        """Hold a slot for the block; raises a 503 ApiError (Retry-After: 5) when none is free."""
+        if self.in_use >= self.limit:
+            raise ApiError(503, errors_body(BUSY_MESSAGE), {"Retry-After": "5"})
+        self.in_use += 1
+        try:
+            yield
+        finally:
+            self.in_use -= 1
+
+
+EXPORT_SLOTS = web.AppKey("export_slots", ExportSlots)
 
 
 def header_line(max_tiers: int) -> bytes:
@@ -71,6 +105,7 @@ async def csv_chunks(lines: AsyncIterator[ExportLine]) -> AsyncIterator[bytes]:
 async def export_outcomes(request: web.Request) -> web.StreamResponse:
     """Stream the context's active groups and outcomes as `text/csv; charset=utf-8`."""
     context, _ = await authorize_context(request)
+    settings = request.app[DEPS].settings
     file_name = f"outcomes-{context.type.value.lower()}-{context.id}.csv"
     response = web.StreamResponse(
         headers={
@@ -78,21 +113,31 @@ async def export_outcomes(request: web.Request) -> web.StreamResponse:
             "Content-Disposition": f'attachment; filename="{file_name}"',
         }
     )
-    try:
-        with translate_db_errors():
-            async with request.app[DEPS].pool.acquire() as conn, conn.transaction(readonly=True):
-                async for chunk in csv_chunks(export_lines(conn, context)):
-                    if not response.prepared:
-                        await response.prepare(request)
-                    await response.write(chunk)
-    except Exception:
-        if not response.prepared:
-            raise  # nothing sent yet: the error middleware answers as usual
-        # The status line is gone; only a broken connection (no final chunk) tells the client
-        # the file is incomplete. The usual cause is the client hanging up.
-        logger.warning("outcome export of %s ended early", context.key, exc_info=True)
-        if request.transport is not None:
-            request.transport.close()
-        return response
+    with request.app[EXPORT_SLOTS].take():
+        try:
+            with translate_db_errors():
+                conn = await asyncpg.connect(
+                    settings.database_url,
+                    timeout=settings.db_acquire_timeout_seconds,
+                    server_settings=connection_settings(settings.db_statement_timeout_seconds),
+                )
+                try:
+                    async with conn.transaction(readonly=True):
+                        async for chunk in csv_chunks(export_lines(conn, context)):
+                            if not response.prepared:
+                                await response.prepare(request)
+                            async with asyncio.timeout(settings.export_write_timeout_seconds):
+                                await response.write(chunk)
+                finally:
+                    await conn.close(timeout=settings.db_acquire_timeout_seconds)
+        except Exception:
+            if not response.prepared:
+                raise  # nothing sent yet: the error middleware answers as usual
+            # The status line is gone; only a broken connection (no final chunk) tells the client
+            # the file is incomplete. The usual causes: the client hung up, or stopped reading.
+            logger.warning("outcome export of %s ended early", context.key, exc_info=True)
+            if request.transport is not None:
+                request.transport.close()
+            return response
     await response.write_eof()
     return response

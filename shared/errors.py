@@ -46,6 +46,10 @@ class DatabaseUnavailable(OutcomeImportsError):
     """The database is unavailable."""
 
 
+class DatabaseBusy(DatabaseUnavailable):
+    """The database is busy: no connection of the pool came free in time."""
+
+
 class QueueUnavailable(OutcomeImportsError):
     """The job queue is unavailable."""
 

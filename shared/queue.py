@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import asyncpg
-from arq.connections import ArqRedis, RedisSettings
+from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -36,6 +36,21 @@ def redis_settings(url: str, *, command_retries: int) -> RedisSettings:
     settings.retry_on_error = [RedisConnectionError, RedisTimeoutError, OSError]
     settings.conn_timeout = 2
     return settings
+
+
+async def open_redis(url: str, *, command_retries: int, socket_timeout: float | None = None) -> ArqRedis:
+    """arq's Redis client for `url` (see redis_settings), whose every command waits at most
+    `socket_timeout` seconds for Redis (then redis's TimeoutError, a RedisError); None, for ever.
+    Raises what arq's create_pool raises when Redis cannot be reached."""
+    redis = await create_pool(redis_settings(url, command_retries=command_retries))
+    if socket_timeout is not None:
+        # arq's settings have no socket timeout: the pool makes its connections with it from now
+        # on, and the one arq's start-up ping opened without it is dropped.
+        pool = redis.connection_pool
+        pool.connection_kwargs["socket_timeout"] = socket_timeout
+        await pool.disconnect()
+        pool.reset()  # type: ignore[no-untyped-call]
+    return redis
 
 
 def import_job_id(import_id: int) -> str:

@@ -76,6 +76,19 @@ class Settings:
     max_connections: int = 1000
     # How long a dashboard sign-in lasts (it also ends with the token it was opened with).
     dashboard_session_seconds: int = 8 * 3600
+    # Waits an API request may meet, each ending in a 503 with Retry-After rather than a hang:
+    # a free connection of the API's pool, one statement of the API (never the worker's import
+    # transaction), one Redis command (socket timeout), one storage operation (a local file
+    # operation, or one S3 request: connect and each read).
+    db_acquire_timeout_seconds: int = 5
+    db_statement_timeout_seconds: int = 30
+    redis_timeout_seconds: int = 5
+    storage_timeout_seconds: int = 30
+    # CSV exports one API process streams at once (each on a database connection of its own, outside
+    # the pool, so that slow readers never take connections from other requests); beyond, a 503.
+    # An export whose client does not take its next 64 KiB within export_write_timeout_seconds is cut off.
+    max_concurrent_exports: int = 4
+    export_write_timeout_seconds: int = 60
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:

@@ -7,14 +7,16 @@ import contextlib
 import logging
 import os
 import tempfile
-from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from shared.errors import StorageUnavailable, StoredObjectNotFound
 from shared.storage.base import READ_CHUNK_BYTES, StoredObject, StreamDigest, key_parts
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Incoming chunks (often a few KiB from aiohttp) are gathered up to this size before one write in a
 # worker thread: a thread hop per tiny chunk would cost more than the write itself.
@@ -24,21 +26,28 @@ WRITE_BATCH_BYTES = 1024 * 1024
 class LocalStorage:
     """Objects as files under `root`; keys are relative "/"-separated paths below it.
 
-    Disk I/O runs in worker threads so big writes and reads never block the event loop.
+    Disk I/O runs in worker threads so big writes and reads never block the event loop. With a
+    `operation_timeout` (seconds), each file operation not done within it raises StorageUnavailable (a hung
+    network file system must not hang requests); its thread is left to finish on its own.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, operation_timeout: float | None = None) -> None:
         if not root.is_absolute():
             raise ValueError(f"storage root must be an absolute path, got {str(root)!r}")
         self.root = root
+        self.operation_timeout = operation_timeout
 
     @classmethod
-    async def open(cls, root: Path) -> LocalStorage:
+    async def open(cls, root: Path, operation_timeout: float | None = None) -> LocalStorage:
         """A LocalStorage rooted at `root`, creating the directory if needed (StorageUnavailable if not)."""
-        storage = cls(root)
+        storage = cls(root, operation_timeout)
         with _os_errors_as_unavailable():
-            await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
+            await storage._in_thread(root.mkdir, parents=True, exist_ok=True)
         return storage
+
+    async def _in_thread(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        # TimeoutError is an OSError: _os_errors_as_unavailable turns it into StorageUnavailable.
+        return await asyncio.wait_for(asyncio.to_thread(function, *args, **kwargs), self.operation_timeout)
 
     async def put_stream(self, key: str, chunks: AsyncIterable[bytes]) -> StoredObject:
         """See `Storage.put_stream`: writes a temporary file next to the target, then renames it over.
@@ -47,7 +56,7 @@ class LocalStorage:
         """
         path = self._path(key)
         with _os_errors_as_unavailable():
-            file, temp_path = await asyncio.to_thread(_create_temp_file, path)
+            file, temp_path = await self._in_thread(_create_temp_file, path)
         digest = StreamDigest()
         try:
             batch = bytearray()
@@ -56,10 +65,10 @@ class LocalStorage:
                 batch += chunk
                 if len(batch) >= WRITE_BATCH_BYTES:
                     with _os_errors_as_unavailable():
-                        await asyncio.to_thread(file.write, batch)
+                        await self._in_thread(file.write, batch)
                     batch.clear()
             with _os_errors_as_unavailable():
-                await asyncio.to_thread(_commit, file, bytes(batch), temp_path, path)
+                await self._in_thread(_commit, file, bytes(batch), temp_path, path)
         except BaseException:
             # Synchronous on purpose: it must also run when the task is being cancelled, and closing
             # plus unlinking one file is quick.
@@ -71,7 +80,7 @@ class LocalStorage:
         """See `Storage.open_stream`."""
         path = self._path(key)
         try:
-            file = await asyncio.to_thread(path.open, "rb")
+            file = await self._in_thread(lambda: path.open("rb"))
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise StoredObjectNotFound(f"No stored object at {key!r}.") from exc
         except OSError as exc:
@@ -79,7 +88,7 @@ class LocalStorage:
         try:
             while True:
                 with _os_errors_as_unavailable():
-                    chunk = await asyncio.to_thread(file.read, READ_CHUNK_BYTES)
+                    chunk = await self._in_thread(file.read, READ_CHUNK_BYTES)
                 if not chunk:
                     return
                 yield chunk
@@ -90,11 +99,12 @@ class LocalStorage:
         """See `Storage.delete`."""
         path = self._path(key)
         with _os_errors_as_unavailable():
-            await asyncio.to_thread(_unlink_if_present, path)
+            await self._in_thread(_unlink_if_present, path)
 
     async def check(self) -> None:
         """See `Storage.check`: the root must be a directory this process can write to."""
-        usable = await asyncio.to_thread(lambda: self.root.is_dir() and os.access(self.root, os.W_OK | os.X_OK))
+        with _os_errors_as_unavailable():
+            usable = await self._in_thread(lambda: self.root.is_dir() and os.access(self.root, os.W_OK | os.X_OK))
         if not usable:
             raise StorageUnavailable("The storage directory is missing or not writable.")
 
