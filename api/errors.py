@@ -103,9 +103,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except (DatabaseUnavailable, StorageUnavailable, QueueUnavailable) as exc:
         logger.warning("%s %s: %s", request.method, request.path, type(exc).__name__)
         return web.json_response(errors_body(_UNAVAILABLE[type(exc)]), status=503, headers={"Retry-After": "5"})
-    except asyncpg.QueryCanceledError:
-        # The API's statement_timeout (the API never cancels its own statements otherwise).
-        logger.warning("%s %s: statement timeout", request.method, request.path)
+    except (asyncpg.QueryCanceledError, asyncpg.LockNotAvailableError) as exc:
+        # The API's statement_timeout (the API never cancels its own statements otherwise), or
+        # the lock_timeout of an export's connection.
+        logger.warning("%s %s: %s", request.method, request.path, type(exc).__name__)
         return web.json_response(errors_body(_UNAVAILABLE[DatabaseBusy]), status=503, headers={"Retry-After": "5"})
     except web.HTTPException as exc:
         if exc.status < 400:

@@ -119,7 +119,10 @@ async def export_outcomes(request: web.Request) -> web.StreamResponse:
                 conn = await asyncpg.connect(
                     settings.database_url,
                     timeout=settings.db_acquire_timeout_seconds,
-                    server_settings=connection_settings(settings.db_statement_timeout_seconds),
+                    # Its one statement works for as long as the context is big (over a second
+                    # per 100,000 rows), so it has no statement timeout; it may wait for a lock
+                    # no longer than any API statement may.
+                    server_settings=connection_settings(lock_timeout_seconds=settings.db_statement_timeout_seconds),
                 )
                 try:
                     async with conn.transaction(readonly=True):

@@ -52,8 +52,13 @@ class _Pool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg is untyped
             raise DatabaseBusy("No database connection became free in time.") from exc
 
 
-def connection_settings(statement_timeout_seconds: int | None = None) -> dict[str, str]:
-    """The server settings of every connection: the pool's, and any opened outside it."""
+def connection_settings(
+    statement_timeout_seconds: int | None = None, lock_timeout_seconds: int | None = None
+) -> dict[str, str]:
+    """The server settings of every connection: the pool's, and any opened outside it. With
+    `statement_timeout_seconds`, a longer statement is cancelled (asyncpg.QueryCanceledError);
+    with `lock_timeout_seconds`, a statement waiting longer for a lock fails
+    (asyncpg.LockNotAvailableError)."""
     settings = {
         "application_name": "outcome-imports",
         # A process that dies while its statement waits (on a lock, say) leaves its server
@@ -64,6 +69,8 @@ def connection_settings(statement_timeout_seconds: int | None = None) -> dict[st
     }
     if statement_timeout_seconds:
         settings["statement_timeout"] = f"{statement_timeout_seconds}s"
+    if lock_timeout_seconds:
+        settings["lock_timeout"] = f"{lock_timeout_seconds}s"
     return settings
 
 
