@@ -2,8 +2,11 @@
 
 1. Writes a district Outcomes CSV (`scripts/generate_outcomes.py`) and a copy with 10% of the outcome
    rows changed.
-2. Baseline: COPYs the same rows (same 17 text cells, streamed from the file) into an UNLOGGED table
-   with asyncpg `copy_records_to_table`: what a Python client can push into this PostgreSQL at best.
+2. Baselines, into an UNLOGGED table of 17 text columns with no index, in the same round as the imports:
+   the server's own bulk-load speed (the one the targets refer to): the file's bytes streamed as they are
+   to `COPY ... FROM STDIN (FORMAT csv)` (asyncpg `copy_to_table` with a byte source), so the client
+   encodes nothing; and, as a second column, the same rows parsed in Python (`csv`) and sent with
+   `copy_records_to_table`: what a Python client that encodes every value can push at best.
 3. Starts the system as `outcome-imports run` does: one API process (`python -m api`) and one worker
    (`python -m worker`), on a fresh database `oi_bench_<pid>` (dropped afterwards) of the server in
    DATABASE_URL and an empty Redis database it claims on REDIS_URL's server (flushed afterwards);
@@ -22,6 +25,10 @@
 Import rows/s = data rows / (POST answered -> `succeeded` seen by polling every 50 ms, backing off to
 0.5% of the time waited): queue pickup plus processing, upload excluded (it has its own MB/s). The
 import row's created_at -> ended_at is also reported (ended_at is the moment the import committed).
+CPU per row: user + system CPU time (/proc/<pid>/stat) of the worker process and of the bench
+database's PostgreSQL backends during each import, over its data rows, in microseconds: on a shared
+machine wall time is what the machine gives us, CPU time is what the code costs (the backends' only
+when PostgreSQL runs on this machine). The baselines report the same for their COPY.
 Peak RSS is the kernel's VmHWM, reset before each import (Linux only). `--status-load S` hammers
 GET .../outcome_imports/:id from 64 loopback connections for S seconds during the first import (which
 then shares the CPU with that load).
@@ -48,7 +55,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, ExitStack, suppress
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -178,9 +185,32 @@ async def wait_ready(system: System, session: aiohttp.ClientSession) -> None:
 # --- measurements -------------------------------------------------------------------------------
 
 
+BASELINE_COLUMNS = [f"c{i}" for i in range(WIDTH)]
+COPY_CHUNK_BYTES = 1 << 20
+
+
+async def server_copy_baseline(conn: asyncpg.Connection, path: Path, rows: int) -> dict[str, Any]:
+    """The server's own bulk-load speed: the file's bytes, header skipped by COPY, streamed to
+    `COPY ... FROM STDIN (FORMAT csv)` into an unlogged table with no index. The client only
+    reads the file: the figure is PostgreSQL's parsing and storing of the rows."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        with path.open("rb") as file:
+            while chunk := file.read(COPY_CHUNK_BYTES):
+                yield chunk
+
+    async def copy() -> str:
+        result: str = await conn.copy_to_table(
+            "bench_server_copy", source=chunks(), columns=BASELINE_COLUMNS, format="csv", header=True
+        )
+        return result
+
+    return await _baseline(conn, "bench_server_copy", rows, copy)
+
+
 async def copy_baseline(conn: asyncpg.Connection, path: Path, rows: int) -> dict[str, Any]:
-    columns = [f"c{i}" for i in range(WIDTH)]
-    await conn.execute(f"CREATE UNLOGGED TABLE bench_copy_baseline ({', '.join(c + ' text' for c in columns)})")
+    """The same rows parsed by Python's `csv` and sent with `copy_records_to_table`, which encodes
+    every value in the client (the bench process's CPU is reported as the client's)."""
 
     async def records() -> AsyncIterator[tuple[str, ...]]:
         with path.open(encoding="utf-8", newline="") as file:
@@ -189,13 +219,47 @@ async def copy_baseline(conn: asyncpg.Connection, path: Path, rows: int) -> dict
             for row in reader:
                 yield tuple(row)
 
+    async def copy() -> str:
+        result: str = await conn.copy_records_to_table(
+            "bench_copy_baseline", records=records(), columns=BASELINE_COLUMNS
+        )
+        return result
+
+    return await _baseline(conn, "bench_copy_baseline", rows, copy)
+
+
+async def _baseline(
+    conn: asyncpg.Connection, table: str, rows: int, copy: Callable[[], Awaitable[str]]
+) -> dict[str, Any]:
+    await conn.execute(f"CREATE UNLOGGED TABLE {table} ({', '.join(c + ' text' for c in BASELINE_COLUMNS)})")
+    backend = conn.get_server_pid()
+    backend_before = _backend_cpu(backend)
+    client_before = time.process_time()
     started = time.perf_counter()
-    result = await conn.copy_records_to_table("bench_copy_baseline", records=records(), columns=columns)
+    result = await copy()
     seconds = time.perf_counter() - started
-    await conn.execute("DROP TABLE bench_copy_baseline")
+    client = time.process_time() - client_before
+    backend_after = _backend_cpu(backend)
+    await conn.execute(f"DROP TABLE {table}")
     if result != f"COPY {rows}":
-        raise BenchError(f"baseline COPY wrote {result!r}, expected {rows} rows")
-    return {"seconds": round(seconds, 3), "rows_per_second": round(rows / seconds)}
+        raise BenchError(f"baseline COPY into {table} wrote {result!r}, expected {rows} rows")
+    report: dict[str, Any] = {
+        "seconds": round(seconds, 3),
+        "rows_per_second": round(rows / seconds),
+        "client_cpu_seconds": round(client, 2),
+        "client_cpu_us_per_row": round(client / rows * 1e6, 2),
+    }
+    if backend_before is not None and backend_after is not None:
+        report["postgres_cpu_seconds"] = round(backend_after - backend_before, 2)
+        report["postgres_cpu_us_per_row"] = round((backend_after - backend_before) / rows * 1e6, 2)
+    return report
+
+
+def _backend_cpu(pid: int) -> float | None:
+    try:
+        return cpu_seconds(pid)
+    except OSError:  # PostgreSQL runs elsewhere
+        return None
 
 
 def reset_peak_rss(pid: int) -> bool:
@@ -302,7 +366,7 @@ async def run_import(
     conn: asyncpg.Connection,
     account_id: int,
     generated: GeneratedFile,
-    baseline_rps: float,
+    baselines: dict[str, float],
     args: argparse.Namespace,
     load_seconds: float,
 ) -> dict[str, Any]:
@@ -350,7 +414,8 @@ async def run_import(
         "import_id": created["id"],
         "rows": generated.rows,
         "rows_per_second": round(rps),
-        "ratio_to_copy": round(rps / baseline_rps, 4),
+        "ratio_to_server_copy": round(rps / baselines["server_copy"], 4),
+        "ratio_to_copy": round(rps / baselines["copy_baseline"], 4),
         "seconds": round(seconds, 3),
         "seconds_with_upload": round(seconds + upload_seconds, 3),
         "db_seconds_created_to_ended": round((truth["ended_at"] - truth["created_at"]).total_seconds(), 3),
@@ -359,6 +424,7 @@ async def run_import(
         "peak_rss_mb": peaks,
         "peak_rss_scope": peak_scope,
         "cpu_seconds": cpu,
+        "cpu_us_per_row": {n: round(seconds * 1e6 / generated.rows, 2) for n, seconds in cpu.items()},
         "status_load": load_report,
         "checks_passed": all(c["ok"] for c in checks.values()),
         "checks": checks,
@@ -406,10 +472,14 @@ async def measure_round(
         conn = await asyncpg.connect(database_url)
         stack.push_async_callback(conn.close)
         result["postgres"] = conn.get_server_version().major
-        progress("COPY baseline")
+        progress("COPY baselines")
+        result["server_copy"] = await server_copy_baseline(conn, Path(base.path), args.rows)
         result["copy_baseline"] = await copy_baseline(conn, Path(base.path), args.rows)
-        baseline_rps = result["copy_baseline"]["rows_per_second"]
-        progress(f"COPY baseline: {baseline_rps:,} rows/s; starting the API and one worker")
+        baselines = {name: result[name]["rows_per_second"] for name in ("server_copy", "copy_baseline")}
+        progress(
+            f"COPY baselines: server {baselines['server_copy']:,} rows/s, records "
+            f"{baselines['copy_baseline']:,} rows/s; starting the API and one worker"
+        )
         system = start_system(stack, workdir, database_url, redis, max(base.bytes, changed.bytes))
         session = await stack.enter_async_context(
             aiohttp.ClientSession(
@@ -425,7 +495,7 @@ async def measure_round(
                 raise BenchError(f"POST /api/v1/accounts answered {resp.status}: {account}")
         runs = [("fresh", base, status_load), ("same file again", base, 0), ("10% changed", changed, 0)]
         result["imports"] = [
-            await run_import(name, system, session, conn, account["id"], generated, baseline_rps, args, load)
+            await run_import(name, system, session, conn, account["id"], generated, baselines, args, load)
             for name, generated, load in runs
         ]
         # The read path on the district as the imports left it; links carry absolute URLs, so no base URL.
@@ -445,15 +515,21 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 
     summary: dict[str, Any] = {
         "rounds": len(rounds),
+        "server_copy_rows_per_second": spread([r["server_copy"]["rows_per_second"] for r in rounds]),
         "copy_rows_per_second": spread([r["copy_baseline"]["rows_per_second"] for r in rounds]),
     }
     summary["imports"] = {}
     for index, first in enumerate(rounds[0]["imports"]):
         same = [r["imports"][index] for r in rounds]
-        summary["imports"][first["name"]] = {
+        figures = {
             "rows_per_second": spread([i["rows_per_second"] for i in same]),
+            "ratio_to_server_copy": spread([i["ratio_to_server_copy"] for i in same]),
             "ratio_to_copy": spread([i["ratio_to_copy"] for i in same]),
         }
+        for process in ("worker", "postgres"):
+            if all(process in i["cpu_us_per_row"] for i in same):
+                figures[f"{process}_cpu_us_per_row"] = spread([i["cpu_us_per_row"][process] for i in same])
+        summary["imports"][first["name"]] = figures
     summary["reads"] = summarize_reads(rounds)
     return summary
 
@@ -474,10 +550,14 @@ def print_report(report: dict[str, Any]) -> None:
     )
     for number, measured in enumerate(rounds, 1):
         for i in measured["imports"]:
-            cpu = i["cpu_seconds"]
+            cpu, per_row = i["cpu_seconds"], i["cpu_us_per_row"]
             on_pg = f", PostgreSQL backends {cpu['postgres']}" if "postgres" in cpu else ""
+            on_pg_row = f", PostgreSQL {per_row['postgres']}" if "postgres" in per_row else ""
             where = f" (round {number})" if len(rounds) > 1 else ""
-            print(f"CPU seconds during '{i['name']}'{where}: API {cpu['api']}, worker {cpu['worker']}{on_pg}")
+            print(
+                f"CPU seconds during '{i['name']}'{where}: API {cpu['api']}, worker {cpu['worker']}{on_pg}"
+                f" (µs per row: worker {per_row['worker']}{on_pg_row})"
+            )
             for name, c in i["checks"].items():
                 if not c["ok"]:
                     print(f"FAILED {i['name']}{where}: {name}: expected {c['expected']}, got {c['actual']}")
@@ -493,15 +573,20 @@ def print_report(report: dict[str, Any]) -> None:
 
 
 def print_round(measured: dict[str, Any], label: str) -> None:
-    base = measured["copy_baseline"]
+    server, base = measured["server_copy"], measured["copy_baseline"]
     print(
-        f"\n{label}COPY baseline (copy_records_to_table into an UNLOGGED table): "
-        f"{base['rows_per_second']:,} rows/s ({base['seconds']} s)\n"
+        f"\n{label}COPY baselines into an UNLOGGED table: server (CSV bytes to COPY FROM STDIN) "
+        f"{server['rows_per_second']:,} rows/s ({server['seconds']} s, {_baseline_cpu(server)}); "
+        f"records (copy_records_to_table) {base['rows_per_second']:,} rows/s ({base['seconds']} s, "
+        f"{_baseline_cpu(base)})\n"
     )
     head = (
         "import",
         "rows/s",
-        "% of COPY",
+        "% of server COPY",
+        "% of records COPY",
+        "worker µs/row",
+        "PG µs/row",
         "seconds",
         "upload MB/s",
         "API RSS MB",
@@ -512,7 +597,10 @@ def print_round(measured: dict[str, Any], label: str) -> None:
         (
             i["name"],
             f"{i['rows_per_second']:,}",
+            f"{i['ratio_to_server_copy'] * 100:.1f}%",
             f"{i['ratio_to_copy'] * 100:.1f}%",
+            f"{i['cpu_us_per_row']['worker']:.1f}",
+            f"{i['cpu_us_per_row']['postgres']:.1f}" if "postgres" in i["cpu_us_per_row"] else "-",
             f"{i['seconds']:.2f}",
             f"{i['upload_mb_per_second']:.1f}",
             f"{i['peak_rss_mb']['api']:.0f}",
@@ -526,20 +614,36 @@ def print_round(measured: dict[str, Any], label: str) -> None:
     print_reads(measured["reads"], label)
 
 
+def _baseline_cpu(baseline: dict[str, Any]) -> str:
+    pg = f", PostgreSQL {baseline['postgres_cpu_us_per_row']}" if "postgres_cpu_us_per_row" in baseline else ""
+    return f"CPU µs per row: client {baseline['client_cpu_us_per_row']}{pg}"
+
+
 def print_summary(summary: dict[str, Any]) -> None:
-    copy = summary["copy_rows_per_second"]
+    server, copy = summary["server_copy_rows_per_second"], summary["copy_rows_per_second"]
     print(
-        f"\nmedian (min - max) of {summary['rounds']} rounds; COPY baseline "
+        f"\nmedian (min - max) of {summary['rounds']} rounds; COPY baselines: server "
+        f"{server['median']:,} ({server['min']:,} - {server['max']:,}) rows/s, records "
         f"{copy['median']:,} ({copy['min']:,} - {copy['max']:,}) rows/s\n"
     )
-    rows = [("import", "rows/s", "% of COPY")]
+
+    def percent(f: dict[str, float]) -> str:
+        return f"{f['median'] * 100:.1f}% ({f['min'] * 100:.1f} - {f['max'] * 100:.1f}%)"
+
+    def micros(f: dict[str, float] | None) -> str:
+        return "-" if f is None else f"{f['median']:.1f} ({f['min']:.1f} - {f['max']:.1f})"
+
+    rows = [("import", "rows/s", "% of server COPY", "% of records COPY", "worker µs/row", "PG µs/row")]
     for name, figures in summary["imports"].items():
-        rps, ratio = figures["rows_per_second"], figures["ratio_to_copy"]
+        rps = figures["rows_per_second"]
         rows.append(
             (
                 name,
                 f"{rps['median']:,} ({rps['min']:,} - {rps['max']:,})",
-                f"{ratio['median'] * 100:.1f}% ({ratio['min'] * 100:.1f} - {ratio['max'] * 100:.1f}%)",
+                percent(figures["ratio_to_server_copy"]),
+                percent(figures["ratio_to_copy"]),
+                micros(figures.get("worker_cpu_us_per_row")),
+                micros(figures.get("postgres_cpu_us_per_row")),
             )
         )
     print_columns(rows)

@@ -34,11 +34,16 @@ def test_bench_script_imports_three_files_and_its_checks_pass(tmp_path: Path) ->
     assert report["ok"] is True
     assert report["rows"] == ROWS
     assert report["copy_baseline"]["rows_per_second"] > 0
+    # The server's own bulk load (CSV bytes to COPY FROM STDIN) is the baseline the targets refer to.
+    assert report["server_copy"]["rows_per_second"] > 0
+    assert report["server_copy"]["client_cpu_seconds"] >= 0
     assert [i["name"] for i in report["imports"]] == ["fresh", "same file again", "10% changed"]
     for outcome_import in report["imports"]:
         failed = {name: c for name, c in outcome_import["checks"].items() if not c["ok"]}
         assert failed == {}, (outcome_import["name"], failed)
         assert outcome_import["rows_per_second"] > 0
+        assert outcome_import["ratio_to_server_copy"] > 0 and outcome_import["ratio_to_copy"] > 0
+        assert outcome_import["cpu_us_per_row"]["worker"] > 0
         assert outcome_import["peak_rss_mb"]["api"] > 0 and outcome_import["peak_rss_mb"]["worker"] > 0
     assert report["imports"][2]["checks"]["changed_rows"]["actual"]["titles"] > 0
     load = report["imports"][0]["status_load"]
@@ -66,3 +71,7 @@ def test_bench_script_imports_three_files_and_its_checks_pass(tmp_path: Path) ->
     for index, figures in enumerate(summary["imports"].values()):
         measured = sorted(r["imports"][index]["rows_per_second"] for r in report["rounds"])
         assert figures["rows_per_second"] == {"median": measured[0], "min": measured[0], "max": measured[1]}
+        worker_cpu = sorted(r["imports"][index]["cpu_us_per_row"]["worker"] for r in report["rounds"])
+        assert figures["worker_cpu_us_per_row"] == {"median": worker_cpu[0], "min": worker_cpu[0], "max": worker_cpu[1]}
+        assert set(figures["ratio_to_server_copy"]) == {"median", "min", "max"}
+    assert summary["server_copy_rows_per_second"]["min"] > 0
