@@ -9,7 +9,7 @@ import io
 import json
 from typing import Any
 
-from playwright.async_api import Route, expect
+from playwright.async_api import Locator, Route, expect
 
 from api.docs import load_openapi
 from tests.browser.console_support import (
@@ -309,3 +309,76 @@ async def test_without_dry_runs_on_the_server_the_console_offers_only_imports(co
     await expect(page.get_by_role("radio", name="Import", exact=True)).to_be_checked()
     await expect(page.locator("#check-unavailable")).to_be_visible()
     await expect(page.locator("#start")).to_have_text("Import file")
+
+
+async def test_the_console_works_from_the_keyboard_alone(console: Console) -> None:
+    client = console.service.client
+    district = await create_account(client, "District A")
+    course = await create_course(client, district, "Biology 101")
+    await create_course(client, district, "Chemistry")
+    token = await create_account_admin(client, district, "Ada Admin")
+    await create_teacher(client, course, district, "Tess Teacher")
+    page = console.page
+    # Playwright intercepts file choosers once a listener exists: one from the start, so that
+    # interception is on well before the key press that opens one.
+    page.on("filechooser", lambda _: None)
+    await console.sign_in(token)
+    keyboard = page.keyboard
+
+    async def tab_to(locator: Locator, most: int = 30) -> None:
+        for _ in range(most):
+            await keyboard.press("Tab")
+            if await locator.evaluate("element => element === document.activeElement"):
+                return
+        raise AssertionError(f"Tab never reached {locator}")
+
+    # The skip link comes first and lands on the console.
+    await keyboard.press("Tab")
+    await expect(page.get_by_role("link", name="Skip to the console")).to_be_focused()
+    await tab_to(page.get_by_label("Account or course"))
+    await keyboard.press("ArrowDown")  # the first account, as a select does with the keyboard
+    await expect(page.get_by_role("heading", name="Outcomes of District A")).to_be_visible()
+    await tab_to(page.get_by_label("Or find a course of District A"))
+    await keyboard.type("bio")
+    await keyboard.press("Enter")
+    course_button = page.get_by_role("button", name="Course: Biology 101")
+    await tab_to(course_button)
+    await keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Outcomes of Biology 101")).to_be_visible()
+
+    # The file control opens the system's chooser on Enter; then the mode and the button.
+    await tab_to(page.get_by_label("Drop an Outcomes CSV file here"))
+    await expect(page.locator("#drop-zone")).to_have_css("outline-style", "solid")
+    async with page.expect_file_chooser() as chooser:
+        await keyboard.press("Enter")
+    await (await chooser.value).set_files({"name": "keys.csv", "mimeType": "text/csv", "buffer": outcomes_csv(5)})
+    await expect(page.locator("#file-chosen")).to_contain_text("keys.csv")
+    await tab_to(page.get_by_role("radio", name="Check only", exact=False))
+    await keyboard.press("ArrowDown")
+    await expect(page.get_by_role("radio", name="Import", exact=True)).to_be_checked()
+    await tab_to(page.get_by_role("button", name="Import file"))
+    await console.screenshot("console-keyboard")
+    await keyboard.press("Enter")
+    await expect(console.state).to_contain_text("succeeded")
+
+
+async def test_hundreds_of_errors_are_loaded_page_by_page_and_shown_two_hundred_at_a_time(console: Console) -> None:
+    client = console.service.client
+    await create_account(client, "District A")
+    page = console.page
+    await console.sign_in()
+    await console.choose_context("District A")
+    lines = ["vendor_guid,object_type,title,parent_guids", "g,group,Standards,"]
+    lines += [f"o{n},outcome,,g" if n % 2 else f"o{n},outcome,Fine {n},g" for n in range(1, 501)]
+    await console.pick_file("many.csv", ("\n".join(lines) + "\n").encode())
+    await console.start("Import")
+    await expect(console.state).to_contain_text("250 rows were rejected")
+    await expect(page.locator("#errors-status")).to_have_text("250 row errors.")
+    rows = page.locator("#errors-table tbody tr")
+    await expect(rows).to_have_count(200)
+    await expect(page.locator("#errors-shown")).to_have_text("Showing 200 of 250.")
+    await page.get_by_role("button", name="Show more errors").click()
+    await expect(rows).to_have_count(250)
+    await expect(page.get_by_role("button", name="Show more errors")).to_be_hidden()
+    await page.get_by_label("Filter").fill("row that does not exist")
+    await expect(page.locator("#errors-shown")).to_have_text("No error matches the filter.")
