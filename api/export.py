@@ -133,6 +133,8 @@ async def export_outcomes(request: web.Request) -> web.StreamResponse:
                                 await response.write(chunk)
                 finally:
                     await conn.close(timeout=settings.db_acquire_timeout_seconds)
+            async with asyncio.timeout(settings.export_write_timeout_seconds):
+                await response.write_eof()
         except Exception:
             if not response.prepared:
                 raise  # nothing sent yet: the error middleware answers as usual
@@ -141,6 +143,4 @@ async def export_outcomes(request: web.Request) -> web.StreamResponse:
             logger.warning("outcome export of %s ended early", context.key, exc_info=True)
             if request.transport is not None:
                 request.transport.close()
-            return response
-    await response.write_eof()
     return response
