@@ -64,3 +64,11 @@ class InvalidCsvFile(ImportFailed):
 
 class ImportCancelled(ImportFailed):
     """The import was cancelled by an administrator"""
+
+
+class WebhookUrlRefused(OutcomeImportsError):
+    """The webhook URL is refused."""
+
+
+class WebhookAddressRefused(OutcomeImportsError):
+    """The webhook URL leads to an address deliveries must not reach."""

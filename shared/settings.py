@@ -7,12 +7,15 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from shared.errors import ConfigurationError
+from shared.webhooks import DEFAULT_RETRY_SCHEDULE, retry_delays
 
 _PREFIX = "OUTCOME_IMPORTS_"
 # Settings where 0 means "off".
 _ZERO_ALLOWED = frozenset(
     {"rate_limit_high_water_mark", "auth_cache_seconds", "metrics_cache_seconds", "upload_retention_days"}
 )
+
+_BOOLEANS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,16 @@ class Settings:
     # An export whose client does not take its next 64 KiB within export_write_timeout_seconds is cut off.
     max_concurrent_exports: int = 4
     export_write_timeout_seconds: int = 60
+    # Webhooks (README, "Webhooks"): the whole time one delivery attempt may take (connecting, at
+    # most 5 s of it, included); the waits before each retry, in seconds (after the last, the
+    # delivery has failed); how often each worker looks for due deliveries; how many days ended
+    # deliveries stay in the log; and whether deliveries may reach private, loopback, link-local
+    # and other special-purpose addresses (never in production: it opens the internal network).
+    webhook_timeout_seconds: int = 15
+    webhook_retry_schedule: str = DEFAULT_RETRY_SCHEDULE
+    webhook_poll_seconds: int = 1
+    webhook_log_retention_days: int = 30
+    webhook_allow_private: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
@@ -113,7 +126,12 @@ class Settings:
             raw = env.get(var)
             if raw is None or raw == "":
                 continue
-            if field.type == "int":
+            if field.type == "bool":
+                if raw.strip().lower() not in _BOOLEANS:
+                    problems.append(f"{var} must be true or false, got {raw!r}")
+                    continue
+                values[field.name] = _BOOLEANS[raw.strip().lower()]
+            elif field.type == "int":
                 try:
                     number = int(raw)
                 except ValueError:
@@ -141,6 +159,10 @@ class Settings:
                 problems.append(f"OUTCOME_IMPORTS_PUBLIC_URL must be an http(s):// URL, got {public_url!r}")
             else:
                 values["public_url"] = public_url.rstrip("/")
+        try:
+            retry_delays(values.get("webhook_retry_schedule", DEFAULT_RETRY_SCHEDULE))
+        except ValueError:
+            problems.append("OUTCOME_IMPORTS_WEBHOOK_RETRY_SCHEDULE must be seconds separated by commas (5,300,1800)")
         if values.get("log_level", "INFO").upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             problems.append("OUTCOME_IMPORTS_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
         if problems:

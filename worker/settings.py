@@ -24,6 +24,7 @@ from worker.deps import DEPS_KEY, Deps, store_deps
 from worker.jobs import run_outcome_import
 from worker.reconciler import run_reconciler
 from worker.registry import WorkerRegistry
+from worker.webhooks import start_webhook_deliveries
 
 # Waiting for an earlier import of the same root account is a deferral, not a failure: arq counts
 # every deferral as a try, so the real limit on failed attempts is Settings.job_max_tries, kept in PostgreSQL.
@@ -107,6 +108,7 @@ def create_worker(settings: Settings, *, reconcile: bool = True, **overrides: An
             registry,
         )
         store_deps(ctx, d)
+        await start_webhook_deliveries(stack, settings, pool, registry.id)
         if reconcile:
             reconciler = asyncio.create_task(run_reconciler(d, ctx["redis"]))
             stack.push_async_callback(_cancel, reconciler)
