@@ -83,7 +83,7 @@ async def test_a_teacher_imports_a_file_and_browses_the_outcomes(console: Consol
     assert "Outcome 59" in text and text.startswith("vendor_guid,")
 
     # Into a group chosen in the tree: the new outcome lands under it.
-    await page.get_by_role("button", name='Import into group "Standards"').click()
+    await page.get_by_role("button", name='Import here: group "Standards"').click()
     await expect(page.locator("#target-group")).to_contain_text("“Standards”")
     await expect(page.get_by_label("Drop an Outcomes CSV file here")).to_be_focused()
     await console.pick_file("more.csv", b"vendor_guid,object_type,title,parent_guids\nx1,outcome,Extra outcome,\n")

@@ -40,10 +40,11 @@ export class OutcomeTree {
       {
         type: "button",
         class: "secondary small choose",
-        "aria-label": `Import into ${isRoot ? "the top level" : `group "${group.title}"`}`,
+        // The visible words first, so that a voice command naming them finds the button.
+        "aria-label": `Import here: ${isRoot ? "the top level" : `group "${group.title}"`}`,
         onclick: () => this.onChooseGroup(isRoot ? null : group),
       },
-      isRoot ? "Import here" : "Import into this group",
+      "Import here",
     );
     const item = h(
       "li",
