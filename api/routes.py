@@ -17,6 +17,7 @@ from api import (
     outcomes,
     provisioning,
     sessions,
+    webhooks,
 )
 from api.console import routes as console
 from api.dashboard import routes as dashboard
@@ -36,4 +37,5 @@ def setup_routes(app: web.Application) -> None:
     app.add_routes(sessions.routes)
     app.add_routes(dashboard.routes)
     app.add_routes(console.routes)
+    app.add_routes(webhooks.routes)
     app.add_routes(docs.routes)
