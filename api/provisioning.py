@@ -18,10 +18,11 @@ from api.auth import authenticate, find_context, parse_id
 from api.deps import DEPS
 from api.errors import ApiError, resource_not_found, unauthorized
 from api.pagination import paginated_response, requested_page
-from api.params import invalid, read_params
+from api.params import Params, invalid, read_params
 from shared.db import provisioning as db
 from shared.db.accounts import Context, User, can_manage_outcomes, load_context
 from shared.db.errors import translate_db_errors
+from shared.mail import is_email_address
 from shared.models import ContextType
 from shared.tokens import new_token
 
@@ -188,11 +189,28 @@ async def create_user(request: web.Request) -> web.Response:
     name = (params.string("user[name]") or "").strip() or login_id
     short_name = (params.string("user[short_name]") or "").strip() or name
     sortable = (params.string("user[sortable_name]") or "").strip() or sortable_name(name)
+    email = email_channel(params, login_id)
     with translate_db_errors():
-        user = await db.insert_user(request.app[DEPS].pool, name, sortable, short_name, login_id, account.id)
+        user = await db.insert_user(request.app[DEPS].pool, name, sortable, short_name, login_id, account.id, email)
     if user is None:
         raise _login_taken(login_id)
     return web.json_response(user.as_canvas_json())
+
+
+def email_channel(params: Params, login_id: str) -> str | None:
+    """The address of Canvas's `communication_channel[type]=email` (the default type), where
+    import emails go; as in Canvas, a channel without an address takes the login id. None
+    without a channel: then a login id that is an address is used (migration 0018)."""
+    type_ = (params.string("communication_channel[type]") or "").strip()
+    address = (params.string("communication_channel[address]") or "").strip()
+    if not type_ and not address:
+        return None
+    if type_ not in ("", "email"):
+        raise invalid("communication_channel[type]", "only email is supported")
+    address = address or login_id
+    if not is_email_address(address):
+        raise invalid("communication_channel[address]", "must be an email address such as name@example.edu")
+    return address
 
 
 @routes.post("/api/v1/accounts/{account_id}/admins")

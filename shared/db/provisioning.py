@@ -262,19 +262,20 @@ async def get_course(db: Db, course_id: int) -> Course | None:
 
 # Canvas matches login ids case-insensitively; the unique index (exact match) backs this up under races.
 INSERT_USER = """
-INSERT INTO users (name, sortable_name, short_name, login_id, account_id)
-SELECT $1::text, $2::text, $3::text, $4::text, $5::bigint
+INSERT INTO users (name, sortable_name, short_name, login_id, account_id, email)
+SELECT $1::text, $2::text, $3::text, $4::text, $5::bigint, $6::text
 WHERE NOT EXISTS (SELECT 1 FROM users WHERE lower(login_id) = lower($4::text))
 RETURNING id, name, sortable_name, short_name, login_id, created_at
 """
 
 
 async def insert_user(
-    db: Db, name: str, sortable_name: str, short_name: str, login_id: str, account_id: int
+    db: Db, name: str, sortable_name: str, short_name: str, login_id: str, account_id: int, email: str | None = None
 ) -> UserRecord | None:
-    """Create a user of `account_id` with this login id; None if the login id is already taken (ignoring case)."""
+    """Create a user of `account_id` with this login id and email address (where import emails go);
+    None if the login id is already taken (ignoring case)."""
     try:
-        row = await db.fetchrow(INSERT_USER, name, sortable_name, short_name, login_id, account_id)
+        row = await db.fetchrow(INSERT_USER, name, sortable_name, short_name, login_id, account_id, email)
     except asyncpg.UniqueViolationError:
         return None
     return None if row is None else _user(row)
