@@ -4,6 +4,7 @@ on the API's own routes, and the console's pages."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,12 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from api.app import create_app
 from api.console.routes import STATIC_DIR, STATIC_FILES
 from api.docs import load_openapi
 from api.pages import CONTENT_SECURITY_POLICY
 from api.sessions import COOKIE_NAME
+from shared.settings import Settings
 from tests.browser.console_support import (
     create_account,
     create_account_admin,
@@ -221,3 +224,18 @@ def test_every_console_file_is_packaged() -> None:
 @pytest.mark.parametrize("path", sorted(STATIC_DIR.glob("*.js")), ids=lambda p: p.name)
 def test_no_console_script_inserts_html(path: Path) -> None:
     assert not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write", path.read_text())
+
+
+async def test_calls_with_a_session_cookie_are_throttled_like_a_tokens(aiohttp_client: Any, settings: Settings) -> None:
+    # Room for two requests' up-front cost, leaking so slowly that nothing drains during the test.
+    throttled = settings.with_(
+        rate_limit_high_water_mark=100, rate_limit_up_front_cost=45, rate_limit_outflow_per_second=1
+    )
+    client = await aiohttp_client(create_app(throttled))
+    assert (await client.post("/login", data={"token": ADMIN_TOKEN}, allow_redirects=False)).status == 303
+    # The pages are not charged.
+    for _ in range(4):
+        assert (await client.get("/console/static/console.js")).status == 200
+    responses = await asyncio.gather(*(client.get("/api/v1/accounts") for _ in range(6)))
+    assert {r.status for r in responses} == {200, 403}, [r.status for r in responses]
+    assert all("X-Rate-Limit-Remaining" in r.headers for r in responses)
