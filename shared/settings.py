@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from shared.errors import ConfigurationError
+from shared.mail import SmtpServer, mail_from_problem
 from shared.webhooks import DEFAULT_RETRY_SCHEDULE, retry_delays
 
 _PREFIX = "OUTCOME_IMPORTS_"
@@ -102,6 +103,17 @@ class Settings:
     webhook_poll_seconds: int = 1
     webhook_log_retention_days: int = 30
     webhook_allow_private: bool = False
+    # Email to the user who started an import, when it ends (worker/mailer.py). Unset smtp_url: no
+    # email is queued or sent. mail_from is required with it. An email the server did not take
+    # is tried again after email_retry_seconds, then twice as long each time (at most an hour), up
+    # to email_max_attempts tries in all; smtp_timeout_seconds bounds each exchange with the server.
+    # Each worker looks for emails to send every email_poll_seconds.
+    smtp_url: str | None = None
+    mail_from: str | None = None
+    email_max_attempts: int = 10
+    email_retry_seconds: float = 30.0
+    email_poll_seconds: float = 2.0
+    smtp_timeout_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
@@ -141,6 +153,16 @@ class Settings:
                     problems.append(f"{var} must be positive, got {number}")
                     continue
                 values[field.name] = number
+            elif field.type == "float":
+                try:
+                    decimal = float(raw)
+                except ValueError:
+                    problems.append(f"{var} must be a number, got {raw!r}")
+                    continue
+                if not 0 < decimal < float("inf"):
+                    problems.append(f"{var} must be positive, got {raw}")
+                    continue
+                values[field.name] = decimal
             else:
                 values[field.name] = raw
         storage_url = values.get("storage_url", "")
@@ -159,6 +181,7 @@ class Settings:
                 problems.append(f"OUTCOME_IMPORTS_PUBLIC_URL must be an http(s):// URL, got {public_url!r}")
             else:
                 values["public_url"] = public_url.rstrip("/")
+        problems.extend(_mail_problems(values))
         try:
             retry_delays(values.get("webhook_retry_schedule", DEFAULT_RETRY_SCHEDULE))
         except ValueError:
@@ -171,6 +194,21 @@ class Settings:
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+
+def _mail_problems(values: dict[str, Any]) -> list[str]:
+    smtp_url, mail_from = values.get("smtp_url"), values.get("mail_from")
+    problems = []
+    if smtp_url is not None:
+        try:
+            SmtpServer.from_url(smtp_url)
+        except ValueError as exc:
+            problems.append(f"OUTCOME_IMPORTS_SMTP_URL {exc}, got {_redact(smtp_url)!r}")
+        if mail_from is None:
+            problems.append("OUTCOME_IMPORTS_MAIL_FROM is required with OUTCOME_IMPORTS_SMTP_URL")
+    if mail_from is not None and (problem := mail_from_problem(mail_from)) is not None:
+        problems.append(f"OUTCOME_IMPORTS_MAIL_FROM {problem}")
+    return problems
 
 
 def _redact(url: str) -> str:

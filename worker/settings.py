@@ -22,6 +22,7 @@ from shared.status import StatusStore
 from shared.storage import open_storage
 from worker.deps import DEPS_KEY, Deps, store_deps
 from worker.jobs import run_outcome_import
+from worker.mailer import start_mailer
 from worker.reconciler import run_reconciler
 from worker.registry import WorkerRegistry
 from worker.webhooks import start_webhook_deliveries
@@ -90,13 +91,7 @@ def create_worker(settings: Settings, *, reconcile: bool = True, **overrides: An
             if settings.bootstrap_token:
                 await ensure_bootstrap_admin(conn, settings.bootstrap_token)
         storage = await stack.enter_async_context(
-            open_storage(
-                settings.storage_url,
-                s3_endpoint_url=settings.s3_endpoint_url,
-                s3_region=settings.s3_region,
-                # A hung read is an outage (StorageUnavailable): the import is tried again later.
-                timeout_seconds=settings.storage_timeout_seconds,
-            )
+            open_storage(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url, s3_region=settings.s3_region)
         )
         registry = WorkerRegistry(max_jobs)
         await registry.register(pool)
@@ -114,6 +109,7 @@ def create_worker(settings: Settings, *, reconcile: bool = True, **overrides: An
             registry,
         )
         store_deps(ctx, d)
+        await start_mailer(d, stack)
         await start_webhook_deliveries(stack, settings, pool, registry.id)
         if reconcile:
             reconciler = asyncio.create_task(run_reconciler(d, ctx["redis"]))

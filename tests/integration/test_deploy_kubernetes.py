@@ -42,7 +42,13 @@ KEDA_CRD = ROOT / "tests" / "data" / "keda-scaledobjects-crd.yaml"
 # `sleep` action of 1.30+, so that it works everywhere), and the newest the package knows.
 KUBERNETES_VERSIONS = ("1.30", kubernetes_validate.latest_version())
 API, WORKER = "outcome-imports-api", "outcome-imports-worker"
-SECRET_SETTINGS = {"DATABASE_URL", "OUTCOME_IMPORTS_BOOTSTRAP_TOKEN", "OUTCOME_IMPORTS_METRICS_TOKEN"}
+# The SMTP URL may carry a password.
+SECRET_SETTINGS = {
+    "DATABASE_URL",
+    "OUTCOME_IMPORTS_BOOTSTRAP_TOKEN",
+    "OUTCOME_IMPORTS_METRICS_TOKEN",
+    "OUTCOME_IMPORTS_SMTP_URL",
+}
 # Peak RSS in MB (kernel VmHWM) measured on the development machine; the manifests' comments say how.
 # API: eight concurrent uploads and 20 status pollers. Worker: its 4 slots busy re-importing 100k-row files.
 MEASURED_PEAK_MB = {API: 75, WORKER: 214}

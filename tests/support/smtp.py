@@ -1,0 +1,94 @@
+"""A real SMTP server (aiosmtpd) on the test's own event loop, that keeps what it receives.
+
+It can be stopped and started again on the same port (the server is away, then back), refuse
+messages with a reply code of the test's choosing, and count every delivery attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+@dataclass
+class Received:
+    mail_from: str
+    recipients: list[str]
+    data: bytes
+
+    def parsed(self) -> EmailMessage:
+        message = message_from_bytes(self.data, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        return message
+
+
+@dataclass
+class Inbox:
+    """aiosmtpd's handler: keeps every message it takes; `reply` (e.g. "451 4.3.0 Try later")
+    refuses messages at DATA instead."""
+
+    received: list[Received] = field(default_factory=list)
+    data_commands: int = 0
+    reply: str | None = None
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.data_commands += 1
+        if self.reply is not None:
+            return self.reply
+        assert envelope.mail_from is not None and isinstance(envelope.content, bytes)
+        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 OK"
+
+    async def wait_for(self, count: int, deadline_seconds: float = 20) -> list[Received]:
+        """Poll until `count` messages have arrived; fail loudly at the deadline."""
+        deadline = time.monotonic() + deadline_seconds
+        while len(self.received) < count:
+            assert time.monotonic() < deadline, f"{len(self.received)} of {count} emails arrived"
+            await asyncio.sleep(0.02)  # polling interval while waiting for the worker's loop
+        return self.received
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class SmtpServer:
+    """aiosmtpd listening on 127.0.0.1:`port` while started."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.inbox = Inbox()
+        self._server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: SMTP(self.inbox, hostname="smtp.test", loop=loop), "127.0.0.1", self.port
+        )
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def __aenter__(self) -> SmtpServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.stop()
