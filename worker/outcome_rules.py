@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from worker.parse_caches import ParseCache, text_bytes
 from worker.rows import GroupRow, OutcomeRow, Rating, WorkflowState, positional_builder
 from worker.ruby import RUBY_SPACE_CHARS, inspect_list, is_present, to_i
 from worker.sanitize import sanitize_html
@@ -151,9 +152,7 @@ def apply_outcome_row(row: OutcomeRow, stored: OutcomeState | None) -> OutcomeSt
         if settled is None:
             method, calculation_int = _assigned_calculation(row)
             settled = _settle_calculation(method, calculation_int, base, True)
-            if len(_new_calculation_cache) >= _CALCULATION_CACHE_LIMIT:
-                _new_calculation_cache.clear()
-            _new_calculation_cache[key] = settled
+            _NEW_CALCULATIONS.remember(key, settled, text_bytes(key))
         method, calculation_int = settled
     else:
         method, calculation_int = _assigned_calculation(row)
@@ -285,10 +284,14 @@ def _assign(row: OutcomeRow, base: OutcomeState) -> tuple[OutcomeState, bool]:
 
 
 # (calculation_method cell, calculation_int cell) -> what import.rb assigns; files repeat a few.
+# Every parse cache is bounded in bytes (worker/parse_caches.py): a cell may be 4 MiB long.
 _CALCULATION_CACHE_LIMIT: Final = 1024
-_calculation_cache: dict[tuple[str | None, str | None], tuple[str, int | None]] = {}
+_CalculationCells = tuple[str | None, str | None]
+_CALCULATIONS: Final = ParseCache[_CalculationCells, tuple[str, int | None]](_CALCULATION_CACHE_LIMIT)
+_calculation_cache: Final = _CALCULATIONS.entries
 # The same cells -> what a new outcome stores once the callbacks ran (_settle_calculation).
-_new_calculation_cache: dict[tuple[str | None, str | None], tuple[str, int | None]] = {}
+_NEW_CALCULATIONS: Final = ParseCache[_CalculationCells, tuple[str, int | None]](_CALCULATION_CACHE_LIMIT)
+_new_calculation_cache: Final = _NEW_CALCULATIONS.entries
 
 
 def _assigned_calculation(row: OutcomeRow) -> tuple[str, int | None]:
@@ -301,9 +304,7 @@ def _assigned_calculation(row: OutcomeRow) -> tuple[str, int | None]:
             assigned = (method, to_i(row.calculation_int))
         else:
             assigned = (method, _DEFAULT_CALCULATION_INTS.get(method))
-        if len(_calculation_cache) >= _CALCULATION_CACHE_LIMIT:
-            _calculation_cache.clear()
-        _calculation_cache[key] = assigned
+        _CALCULATIONS.remember(key, assigned, text_bytes(key))
     return assigned
 
 
@@ -333,7 +334,8 @@ def _replaced_rubric(row: OutcomeRow, base: OutcomeState) -> Rubric | None:
 
 # Rows with the same rating cells share one ratings tuple (rows.py), so this is worked out once
 # per scale. Keyed by id(): an entry holds its tuple, so the id is not reused while it is cached.
-_highest_first_cache: dict[int, tuple[tuple[Rating, ...], tuple[Rating, ...]]] = {}
+_HIGHEST_FIRST: Final = ParseCache[int, tuple[tuple[Rating, ...], tuple[Rating, ...]]](_CALCULATION_CACHE_LIMIT)
+_highest_first_cache: Final = _HIGHEST_FIRST.entries
 
 
 def _highest_first(ratings: tuple[Rating, ...]) -> tuple[Rating, ...]:
@@ -346,9 +348,8 @@ def _highest_first(ratings: tuple[Rating, ...]) -> tuple[Rating, ...]:
         tiers = ratings
     else:
         tiers = tuple(reversed(sorted(ratings, key=lambda rating: rating.points)))
-    if len(_highest_first_cache) >= _CALCULATION_CACHE_LIMIT:
-        _highest_first_cache.clear()
-    _highest_first_cache[id(ratings)] = (ratings, tiers)
+    # `tiers` holds the same Rating objects: the descriptions weigh once.
+    _HIGHEST_FIRST.remember(id(ratings), (ratings, tiers), text_bytes(r.description for r in ratings))
     return tiers
 
 

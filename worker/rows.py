@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any, Final, TypeGuard, TypeVar
 
 from shared.errors import ImportFailed
+from worker.parse_caches import ParseCache, text_bytes
 from worker.ruby import (
     RUBY_SPACE_CHARS,
     decode_lenient,
@@ -402,10 +403,11 @@ def _present(value: str | None) -> TypeGuard[str]:
 # What the rating cells of a record give (tiers and whether all had a description, or the error
 # message), by the raw cells: most files repeat the same scale on every row. An entry is made
 # only for cells that decoded, so a hit also says they are valid UTF-8 (see parse_row). A parse
-# is a pure function of the cells, so a hit gives what parsing again would.
+# is a pure function of the cells, so a hit gives what parsing again would. Long cells are
+# not kept: worker/parse_caches.py bounds every parse cache in bytes.
 _Rated = tuple[tuple[Rating, ...], bool] | str
-_RATINGS_CACHE_LIMIT: Final = 1024
-_rated_cells: dict[tuple[bytes | None, ...], _Rated] = {}
+_RATED: Final = ParseCache[tuple[bytes | None, ...], _Rated](1024)
+_rated_cells: Final = _RATED.entries
 
 
 def _rate(cells: Sequence[bytes | None], texts: list[str | None], width: int) -> _Rated:
@@ -424,10 +426,15 @@ def _rate(cells: Sequence[bytes | None], texts: list[str | None], width: int) ->
             rated = _parse_rating_cells(texts[width:end])
         except _Rejected as rejected:
             rated = str(rejected)
-    if len(_rated_cells) >= _RATINGS_CACHE_LIMIT:
-        _rated_cells.clear()
-    _rated_cells[tuple(cells[width:])] = rated
+    key = tuple(cells[width:])
+    _RATED.remember(key, rated, text_bytes(key) + _rated_bytes(rated))
     return rated
+
+
+def _rated_bytes(rated: _Rated) -> int:
+    if isinstance(rated, str):
+        return text_bytes((rated,))
+    return text_bytes(tier.description for tier in rated[0])
 
 
 def _parse_rating_cells(cells: Sequence[str | None]) -> tuple[tuple[Rating, ...], bool]:
@@ -458,8 +465,8 @@ def _parse_rating_cells(cells: Sequence[str | None]) -> tuple[tuple[Rating, ...]
     return tuple(tiers), complete
 
 
-_MASTERY_CACHE_LIMIT: Final = 1024
-_mastery_cache: dict[str, float | None] = {}
+_MASTERY: Final = ParseCache[str, float | None](1024)
+_mastery_cache: Final = _MASTERY.entries
 
 
 def _parse_mastery_points(raw: str) -> float | None:
@@ -469,9 +476,7 @@ def _parse_mastery_points(raw: str) -> float | None:
         return None
     else:
         points = parse_number(raw)
-        if len(_mastery_cache) >= _MASTERY_CACHE_LIMIT:
-            _mastery_cache.clear()
-        _mastery_cache[raw] = points
+        _MASTERY.remember(raw, points, text_bytes((raw,)))
     if points is None:
         raise _Rejected(f'Invalid value for mastery points: "{raw}"')
     return points
@@ -490,21 +495,16 @@ def _parse_parent_guids(raw: str) -> tuple[str, ...]:
 _SPLITS_OR_STRIPS: Final = re.compile("[ \t\n\v\f\r\x00]")
 
 # Parsed parent_guids cells by their text: a parent names many rows in turn (a pure function).
-_PARENTS_CACHE_LIMIT: Final = 4096
-_CACHED_PARENTS_LENGTH: Final = 256
-_parents_cache: dict[str, tuple[str, ...]] = {}
+_PARENTS: Final = ParseCache[str, tuple[str, ...]](4096)
+_parents_cache: Final = _PARENTS.entries
 
 
 def _parent_guids(raw: str) -> tuple[str, ...]:
-    """`_parse_parent_guids`, cached (short cells only, so the cache stays small)."""
+    """`_parse_parent_guids`, cached (worker/parse_caches.py bounds the cache in bytes)."""
     guids = _parents_cache.get(raw)
     if guids is None:
         guids = _parse_parent_guids(raw)
-        if len(raw) > _CACHED_PARENTS_LENGTH:
-            return guids
-        if len(_parents_cache) >= _PARENTS_CACHE_LIMIT:
-            _parents_cache.clear()
-        _parents_cache[raw] = guids
+        _PARENTS.remember(raw, guids, text_bytes((raw, *guids)))
     return guids
 
 

@@ -19,6 +19,8 @@ from typing import Final
 
 import nh3
 
+from worker.parse_caches import ParseCache, text_bytes
+
 _TAGS: Final = frozenset(
     {
         *("a", "abbr", "acronym", "address", "area", "article", "aside", "b", "bdo", "big"),
@@ -97,10 +99,11 @@ _CLEANER: Final = nh3.Cleaner(
 _MAY_CHANGE: Final = re.compile("[\x00\r&<>\xa0\ufeff\ud800-\udfff]")
 
 # Most files repeat the same few rating descriptions on every row. Only short texts are kept, so
-# the cache stays small (a description may be 64 KiB).
-_CACHE_LIMIT: Final = 4096
+# the cache stays small (a description may be 64 KiB); worker/parse_caches.py also bounds it in
+# bytes and empties it between imports.
 _CACHED_LENGTH: Final = 256
-_cache: dict[str, str] = {}
+_CACHE: Final = ParseCache[str, str](4096)
+_cache: Final = _CACHE.entries
 
 
 def sanitize_html(html: str) -> str:
@@ -121,7 +124,5 @@ def sanitize_html(html: str) -> str:
     cleaned = _cache.get(html)
     if cleaned is None:
         cleaned = _CLEANER.clean(html)
-        if len(_cache) >= _CACHE_LIMIT:
-            _cache.clear()
-        _cache[html] = cleaned
+        _CACHE.remember(html, cleaned, text_bytes((html, cleaned)))
     return cleaned

@@ -22,6 +22,8 @@ from shared.status import StatusStore
 from shared.storage import open_storage
 from worker.deps import DEPS_KEY, Deps, store_deps
 from worker.jobs import run_outcome_import
+from worker.memory import return_freed_memory
+from worker.parse_caches import clear_parse_caches
 from worker.mailer import start_mailer
 from worker.reconciler import run_reconciler
 from worker.registry import WorkerRegistry
@@ -115,6 +117,12 @@ def create_worker(settings: Settings, *, reconcile: bool = True, **overrides: An
             reconciler = asyncio.create_task(run_reconciler(d, ctx["redis"]))
             stack.push_async_callback(_cancel, reconciler)
 
+    async def on_job_end(ctx: dict[str, Any]) -> None:
+        # Nothing of an import stays in the process after it: neither its file's cells in the parse
+        # caches (worker/parse_caches.py) nor the memory its batches freed (worker/memory.py).
+        clear_parse_caches()
+        return_freed_memory()
+
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         stack: AsyncExitStack | None = ctx.get(_STACK_KEY)
         if stack is not None:
@@ -131,6 +139,7 @@ def create_worker(settings: Settings, *, reconcile: bool = True, **overrides: An
         "redis_settings": redis_settings(settings.redis_url, command_retries=REDIS_COMMAND_RETRIES),
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
+        "on_job_end": on_job_end,
         "max_jobs": max_jobs,
         "poll_delay": POLL_DELAY_SECONDS,
         "keep_result": 60,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
+import psutil
 
 from shared.embedded import embedded_services
 from shared.settings import Settings
@@ -52,6 +53,10 @@ class WorkerProcess:
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    def rss_bytes(self) -> int:
+        """The process's resident memory now."""
+        return int(psutil.Process(self.pid).memory_info().rss)
 
     def problem(self) -> str | None:
         """None while the process runs; else why it is gone and the end of its log."""
