@@ -22,9 +22,9 @@ from shared.status import StatusStore
 from shared.storage import open_storage
 from worker.deps import DEPS_KEY, Deps, store_deps
 from worker.jobs import run_outcome_import
+from worker.mailer import start_mailer
 from worker.memory import return_freed_memory
 from worker.parse_caches import clear_parse_caches
-from worker.mailer import start_mailer
 from worker.reconciler import run_reconciler
 from worker.registry import WorkerRegistry
 from worker.webhooks import start_webhook_deliveries
