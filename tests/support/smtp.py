@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+import warnings
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 
 @dataclass
@@ -65,10 +66,34 @@ def free_port() -> int:
 class SmtpServer:
     """aiosmtpd listening on 127.0.0.1:`port` while started."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, credentials: tuple[str, str] | None = None) -> None:
         self.port = port or free_port()
         self.inbox = Inbox()
+        # With credentials, AUTH (PLAIN or LOGIN, without TLS: a test on loopback) is required.
+        self.credentials = credentials
+        self.logins: list[tuple[str, str]] = []
         self._server: asyncio.Server | None = None
+
+    def _authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> Any:
+        assert isinstance(data, LoginPassword)
+        login = (data.login.decode(), data.password.decode())
+        self.logins.append(login)
+        return AuthResult(success=login == self.credentials)
+
+    def _protocol(self, loop: asyncio.AbstractEventLoop) -> SMTP:
+        if self.credentials is None:
+            return SMTP(self.inbox, hostname="smtp.test", loop=loop)
+        with warnings.catch_warnings():
+            # aiosmtpd warns that AUTH without TLS is unsafe: true, and wanted here, on loopback.
+            warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
+            return SMTP(
+                self.inbox,
+                hostname="smtp.test",
+                loop=loop,
+                authenticator=self._authenticate,
+                auth_required=True,
+                auth_require_tls=False,
+            )
 
     @property
     def url(self) -> str:
@@ -76,9 +101,7 @@ class SmtpServer:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: SMTP(self.inbox, hostname="smtp.test", loop=loop), "127.0.0.1", self.port
-        )
+        self._server = await loop.create_server(lambda: self._protocol(loop), "127.0.0.1", self.port)
 
     async def stop(self) -> None:
         if self._server is not None:
