@@ -8,8 +8,8 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Awaitable, Callable
-from contextlib import ExitStack
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -211,6 +211,45 @@ async def assert_context_holds(db: asyncpg.Connection, context: tuple[str, int],
         "links": outcomes,
         "linked_outcomes": outcomes,
     }
+
+
+def held_group_file(guid: str) -> bytes:
+    """A file creating group `guid` titled "Held": a later import that gives it another title must
+    write its row, and so waits while `holding_group_row` holds it."""
+    return f"vendor_guid,object_type,title,parent_guids\n{guid},group,Held,\n".encode()
+
+
+@asynccontextmanager
+async def holding_group_row(database_url: str, guid: str) -> AsyncIterator[None]:
+    """Hold a lock on the row of the group `guid` (made by `held_group_file`) until the block ends.
+
+    An import that changes that group waits inside its batch's write of groups: a test holds it
+    there, at a known row of its file, with everything before that batch done, however fast or
+    slow the machine. The connection is dropped at the end (PostgreSQL rolls back and lets go
+    at once), which works even when the test stopped the server meanwhile."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("BEGIN")
+        locked = await conn.fetchval(
+            "SELECT count(*) FROM (SELECT 1 FROM learning_outcome_groups WHERE vendor_guid = $1 FOR UPDATE) AS held",
+            guid,
+        )
+        assert locked == 1, f"group {guid} must exist once to be held"
+        yield
+    finally:
+        conn.terminate()
+
+
+SELECT_LOCK_WAITS = """
+SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'
+"""
+
+
+async def held_at_a_lock(db: asyncpg.Connection, import_id: int, *, progress: int) -> bool:
+    """The import has published at least `progress` and a session of its database waits for a lock
+    (the import, at the row a test holds); fails at once if the import has ended."""
+    reached = await progress_while_importing(db, import_id) >= progress
+    return reached and bool(await db.fetchval(SELECT_LOCK_WAITS))
 
 
 def small_file(prefix: str, outcomes: int) -> bytes:

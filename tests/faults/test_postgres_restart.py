@@ -1,5 +1,6 @@
 """PostgreSQL restarts in the middle of an import: the API answers 503 meanwhile, then recovers; the import
-is retried to the result of a clean run."""
+is retried to the result of a clean run. The import is held at a known point (a lock on a group its third
+batch renames) when PostgreSQL stops, so the stop lands mid-import however fast the machine is."""
 
 from __future__ import annotations
 
@@ -22,14 +23,20 @@ from tests.faults import (
     WorkerProcess,
     assert_context_holds,
     assert_succeeded_with,
+    held_at_a_lock,
+    held_group_file,
+    holding_group_row,
     import_row,
     post_import,
-    progress_while_importing,
     small_file,
     wait_until,
 )
 from tests.support.canvas import attachment, expect_json
 from tests.support.files import outcomes_file
+
+# A group of outcomes_file(20_000) half-way through the file (one every 50 rows, g1, g51, ...): with
+# batches of 5,000 rows, two batches are done when its batch waits for the group's row.
+HELD_GROUP = "g10001"
 
 
 @asynccontextmanager
@@ -61,15 +68,25 @@ async def test_the_api_answers_503_while_postgres_is_away_and_the_import_is_retr
     on_private_postgres = settings.with_(database_url=private_postgres.url, heartbeat_seconds=1)
     client = await aiohttp_client(create_app(on_private_postgres))
     data, errors, groups, outcomes = outcomes_file(20_000)
-    import_id = await post_import(client, admin_headers, "accounts/1", data)
     worker = start_worker(on_private_postgres)
+    seed_id = await post_import(client, admin_headers, "accounts/1", held_group_file(HELD_GROUP))
 
-    async def under_way() -> bool:
+    async def seeded() -> bool:
         async with connected(private_postgres.url) as db:
-            return await progress_while_importing(db, import_id) >= 20
+            return bool((await import_row(db, seed_id))["workflow_state"] == "succeeded")
 
-    await wait_until(under_way, within=60, what="the import to be under way", alive=worker.problem)
-    await private_postgres.stop_async()
+    await wait_until(seeded, within=60, what="the held group to be imported", alive=worker.problem)
+    async with holding_group_row(private_postgres.url, HELD_GROUP):
+        import_id = await post_import(client, admin_headers, "accounts/1", data)
+
+        async def held() -> bool:
+            async with connected(private_postgres.url) as db:
+                return await held_at_a_lock(db, import_id, progress=20)
+
+        await wait_until(
+            held, within=60, what="the import to wait at the held group, progress >= 20", alive=worker.problem
+        )
+        await private_postgres.stop_async()  # the held import's transaction and our lock go with it
 
     show = f"/api/v1/accounts/1/outcome_imports/{import_id}"
     await assert_unavailable(await client.get(show, headers=admin_headers))
@@ -103,6 +120,7 @@ async def test_the_api_answers_503_while_postgres_is_away_and_the_import_is_retr
     await wait_until(finished, within=90, what="the import to finish", alive=worker.problem)
     async with connected(private_postgres.url) as db:
         await assert_succeeded_with(db, import_id, errors)
+        # The held group is one of the file's: renamed, not counted twice.
         await assert_context_holds(db, ("Account", 1), groups=groups, outcomes=outcomes)
         assert (await import_row(db, import_id))["attempts"] >= 2
     final = await expect_json(await client.get(show, headers=admin_headers), 200)

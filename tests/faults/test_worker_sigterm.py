@@ -1,10 +1,11 @@
 """SIGTERM to a worker running imports (a rolling deploy, a scale-down): it hands them back at once,
-even while they wait inside a statement, and another worker finishes them as clean runs."""
+even while they wait inside a statement, and another worker finishes them as clean runs. "At once" is
+an outcome, not a duration: the worker is gone, and the imports handed back, while the statement they
+wait in is still held."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -24,8 +25,9 @@ from tests.faults import (
 )
 from tests.support.canvas import create_conformance_contexts
 
-# arq cancels the jobs at once; what remains is rolling back and closing connections.
-HAND_BACK_SECONDS = 5
+# A deadline, not a measure: a worker that waited for its imports' statements would never exit
+# while the lock is held.
+EXIT_DEADLINE_SECONDS = 60
 
 
 @pytest.mark.timeout(120)
@@ -52,14 +54,15 @@ async def test_a_worker_stopped_with_imports_running_hands_them_back_at_once(
                 return all(r["workflow_state"] == "importing" for r in rows)
 
             await wait_until(both_running, within=60, what="both imports to start", alive=first.problem)
-            stopped_at = time.monotonic()
             first.process.terminate()
-            code = await asyncio.to_thread(first.process.wait, 30)
-            hand_back = time.monotonic() - stopped_at
+            code = await asyncio.to_thread(first.process.wait, EXIT_DEADLINE_SECONDS)
+            assert code == 0
+            # Handed back before the lock went: neither start spent one of the import's tries.
+            for import_id in imports.values():
+                row = await import_row(db, import_id)
+                assert (row["workflow_state"], row["attempts"]) == ("importing", 0), dict(row)
     finally:
         await blocker.close()
-    print(f"worker exited {hand_back:.1f} s after SIGTERM")
-    assert code == 0 and hand_back <= HAND_BACK_SECONDS, (code, hand_back)
     second = start_worker(settings)
 
     async def both_finished() -> bool:
