@@ -34,6 +34,7 @@ from worker.import_email import MAX_LISTED_ERRORS, as_bytes, compose
 logger = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY_SECONDS = 3600.0
+MIN_WAIT_SECONDS = 0.05
 # One send is a handful of exchanges (connect, EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA), each
 # bounded by smtp_timeout_seconds; the whole send by this many of them.
 SEND_DEADLINE_EXCHANGES = 8
@@ -125,10 +126,15 @@ async def deliver(d: Deps, server: SmtpServer, claimed: import_emails.ClaimedEma
         logger.warning("import_id=%s: its email is abandoned: no such import, or no valid address", import_id)
         await import_emails.abandon(d.pool, import_id, "No such import, or the address is not valid")
         return False
-    message = compose(ended, claimed.recipient, settings.mail_from, settings.public_url)
+    try:
+        message = as_bytes(compose(ended, claimed.recipient, settings.mail_from, settings.public_url))
+    except Exception:  # a bug in composing one email must not stop the others
+        logger.exception("import_id=%s: its email could not be composed; abandoned", import_id)
+        await import_emails.abandon(d.pool, import_id, "The email could not be composed")
+        return False
     sender = parseaddr(settings.mail_from)[1]
     try:
-        await send_message(server, settings, sender, claimed.recipient, as_bytes(message))
+        await send_message(server, settings, sender, claimed.recipient, message)
     except NotTaken as exc:
         reason = str(exc)
         if exc.permanent or claimed.attempt >= settings.email_max_attempts:
@@ -188,9 +194,12 @@ async def run_mailer(d: Deps) -> None:
                 await deliver_due_emails(d, server)
                 due_in = await import_emails.seconds_until_next_due(d.pool)
             if due_in is not None:
-                wait = min(wait, due_in)
+                # Not below a floor: a due email another worker holds for a moment is not a reason to spin.
+                wait = max(min(wait, due_in), MIN_WAIT_SECONDS)
         except DatabaseUnavailable:
             logger.warning("mailer: the database is unavailable; trying again later", exc_info=True)
+        except Exception:  # the loop outlives a bug met in one pass: imports keep being emailed
+            logger.exception("mailer: unexpected error; trying again later")
         await asyncio.sleep(wait)  # the period of a background loop
 
 
