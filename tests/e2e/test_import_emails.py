@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
+import ssl
+import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -449,3 +453,55 @@ async def test_a_claim_left_by_a_worker_that_died_is_never_sent(
     assert (row["claimed_by"], row["last_error"]) == ("dead-worker", STALE_CLAIM_ERROR)
     assert (smtp.inbox.received, smtp.inbox.data_commands) == ([], 0)
     assert f"import_id={import_id}: worker dead-worker stopped while sending its email" in caplog.text
+
+
+@pytest.fixture
+def server_certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
+    """A self-signed certificate for 127.0.0.1, which the workers' default TLS context trusts
+    (SSL_CERT_FILE): certificates are verified as they are in production."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+@pytest.mark.parametrize("implicit_tls", [True, False], ids=["smtps", "starttls"])
+async def test_tls_from_the_first_byte_or_by_starttls(
+    client: Any, admin_headers: dict[str, str], settings: Settings, db: asyncpg.Connection,
+    server_certificate: ssl.SSLContext, implicit_tls: bool,
+) -> None:
+    smtp = SmtpServer(tls=server_certificate, implicit_tls=implicit_tls)
+    _, headers = await make_importer(client, admin_headers, "ann@example.edu")
+    async with smtp, running_worker(mail_settings(settings, smtp.url)):
+        import_id = await upload(client, headers, GOOD)
+        await smtp.inbox.wait_for(1)
+        await wait_for_email_state(db, import_id, "sent")
+    assert smtp.inbox.over_tls == [True]
+
+
+async def test_a_certificate_that_does_not_verify_is_not_sent_to(
+    client: Any, admin_headers: dict[str, str], settings: Settings, db: asyncpg.Connection,
+    server_certificate: ssl.SSLContext, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE")  # the system's authorities do not know the test's certificate
+    smtp = SmtpServer(tls=server_certificate, implicit_tls=True)
+    _, headers = await make_importer(client, admin_headers, "ann@example.edu")
+    async with smtp, running_worker(mail_settings(settings, smtp.url)):
+        import_id = await upload(client, headers, GOOD)
+
+        async def refused() -> dict[str, Any] | None:
+            row = await email_row(db, import_id)
+            return row if row is not None and row["attempts"] >= 1 and row["state"] == "pending" else None
+
+        row = await wait_until(refused, "a try refused for the certificate")
+    assert "CERTIFICATE_VERIFY_FAILED" in row["last_error"], row
+    assert smtp.inbox.data_commands == 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -38,9 +39,13 @@ class Inbox:
     received: list[Received] = field(default_factory=list)
     data_commands: int = 0
     reply: str | None = None
+    # Whether each DATA came over TLS (implicit, or after STARTTLS).
+    over_tls: list[bool] = field(default_factory=list)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.data_commands += 1
+        assert server.transport is not None
+        self.over_tls.append(server.transport.get_extra_info("ssl_object") is not None)
         if self.reply is not None:
             return self.reply
         assert envelope.mail_from is not None and isinstance(envelope.content, bytes)
@@ -66,8 +71,18 @@ def free_port() -> int:
 class SmtpServer:
     """aiosmtpd listening on 127.0.0.1:`port` while started."""
 
-    def __init__(self, port: int | None = None, credentials: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        credentials: tuple[str, str] | None = None,
+        tls: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
+    ) -> None:
+        """`tls`: the server's certificate, offered by STARTTLS (required then), or from the first
+        byte with `implicit_tls`."""
         self.port = port or free_port()
+        self.tls = tls
+        self.implicit_tls = implicit_tls
         self.inbox = Inbox()
         # With credentials, AUTH (PLAIN or LOGIN, without TLS: a test on loopback) is required.
         self.credentials = credentials
@@ -81,6 +96,8 @@ class SmtpServer:
         return AuthResult(success=login == self.credentials)
 
     def _protocol(self, loop: asyncio.AbstractEventLoop) -> SMTP:
+        if self.tls is not None and not self.implicit_tls:
+            return SMTP(self.inbox, hostname="smtp.test", loop=loop, tls_context=self.tls, require_starttls=True)
         if self.credentials is None:
             return SMTP(self.inbox, hostname="smtp.test", loop=loop)
         with warnings.catch_warnings():
@@ -97,11 +114,15 @@ class SmtpServer:
 
     @property
     def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}"
+        if self.implicit_tls:
+            return f"smtps://127.0.0.1:{self.port}"
+        return f"smtp://127.0.0.1:{self.port}" + ("?starttls=true" if self.tls is not None else "")
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: self._protocol(loop), "127.0.0.1", self.port)
+        self._server = await loop.create_server(
+            lambda: self._protocol(loop), "127.0.0.1", self.port, ssl=self.tls if self.implicit_tls else None
+        )
 
     async def stop(self) -> None:
         if self._server is not None:
