@@ -22,6 +22,7 @@ from tests.browser.console_support import (
     outcome_tables,
 )
 from tests.browser.support import held_import, import_and_wait, outcomes_csv
+from tests.browser.test_sign_in import FAKE_VISIBILITY
 
 CANCELLED = "The import was cancelled by an administrator"
 ERRORS_CSV = b"""vendor_guid,object_type,title,parent_guids
@@ -382,3 +383,36 @@ async def test_hundreds_of_errors_are_loaded_page_by_page_and_shown_two_hundred_
     await expect(page.get_by_role("button", name="Show more errors")).to_be_hidden()
     await page.get_by_label("Filter").fill("row that does not exist")
     await expect(page.locator("#errors-shown")).to_have_text("No error matches the filter.")
+
+
+async def test_a_hidden_tab_stops_asking_for_progress_until_it_is_shown(console: Console) -> None:
+    service = console.service
+    district = await create_account(service.client, "District A")
+    page = console.page
+    await page.add_init_script(FAKE_VISIBILITY)
+    polls: list[str] = []
+    page.on("request", lambda request: polls.append(request.url) if "/outcome_imports/" in request.url else None)
+    await console.sign_in()
+    async with held_import(service, district) as (import_id, release):
+        await console.choose_context("District A")
+        # The page's timers run on a clock the test moves: no waiting on real time.
+        await page.clock.install()
+        await console.recent_row(import_id).get_by_role("button", name=f"Show import {import_id}").click()
+        await expect(console.state).to_contain_text("of the rows processed")
+        status = f"**/outcome_imports/{import_id}"
+        async with page.expect_response(status):
+            await page.clock.run_for(1500)
+
+        # Hidden: twenty seconds of the page's time (each step a round trip, so the page has
+        # handled the answer it was waiting for) and not one request.
+        await page.evaluate("window.setTabHidden(true)")
+        asked = len(polls)
+        for _ in range(20):
+            await page.clock.run_for(1000)
+            await page.evaluate("0")
+        assert len(polls) == asked, polls[asked:]
+
+        # Shown again, it asks at once, with no more time passing: it was waiting for the tab.
+        async with page.expect_request(status):
+            await page.evaluate("window.setTabHidden(false)")
+        await release()

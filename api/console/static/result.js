@@ -8,6 +8,19 @@ import { ErrorsTable } from "./errors-table.js";
 import { errorCount, isPending, plural } from "./format.js";
 
 const POLL_MS = 1000;
+
+// Resolves at once while the tab is visible, else when it is shown again: a hidden tab asks nothing.
+function whenVisible() {
+  if (!document.hidden) return Promise.resolve();
+  return new Promise((resolve) => {
+    const shown = () => {
+      if (document.hidden) return;
+      document.removeEventListener("visibilitychange", shown);
+      resolve();
+    };
+    document.addEventListener("visibilitychange", shown);
+  });
+}
 const SUMMARY_ROWS = [
   ["groups", "Groups"],
   ["outcomes", "Outcomes"],
@@ -164,6 +177,7 @@ export class ImportResult {
         }
       }
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      await whenVisible();
       if (generation !== this.generation) return;
       try {
         item = await get(`${this.contextPath}/outcome_imports/${item.id}`);
