@@ -117,13 +117,13 @@ async def _url(params: Params, deps: Deps, *, required: bool) -> str | None:
         return None
     allow_private = deps.settings.webhook_allow_private
     try:
-        url = check_url(raw.strip(), allow_private=allow_private)
+        url = check_url(raw, allow_private=allow_private)
         if not allow_private:
             for address in await _addresses(url.raw_host or ""):
                 check_address(address, allow_private=False)
     except (WebhookUrlRefused, WebhookAddressRefused) as exc:
         raise invalid(name, str(exc)) from exc
-    return raw.strip()
+    return raw
 
 
 async def _addresses(host: str) -> list[str]:
@@ -137,10 +137,9 @@ async def _addresses(host: str) -> list[str]:
 
 def _events(params: Params, *, default: tuple[str, ...] | None) -> tuple[str, ...] | None:
     name = "webhook[events]"
-    raw = params.raw(name)
-    if raw is None:
+    values = params.raw(name)
+    if values is None:
         return default
-    values = [raw] if isinstance(raw, str) else raw
     if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
         raise invalid(name, "a list of one or more of " + ", ".join(EVENTS))
     unknown = [v for v in values if v not in EVENTS]
@@ -152,13 +151,27 @@ def _events(params: Params, *, default: tuple[str, ...] | None) -> tuple[str, ..
 def _secret(params: Params) -> str | None:
     name = "webhook[secret]"
     raw = params.string(name)
-    if raw is None or not raw.strip():
+    if raw is None:
         return None
     try:
-        secret_key(raw.strip())
+        secret_key(raw)
     except ValueError as exc:
         raise invalid(name, str(exc)) from exc
-    return raw.strip()
+    return raw
+
+
+def _flag(params: Params, name: str) -> bool | None:
+    """A JSON boolean, or `true` / `false` in a form; None if absent."""
+    raw = params.raw(name)
+    if raw is None:
+        return None
+    if isinstance(raw, bool):
+        return raw
+    if raw == "true":
+        return True
+    if raw == "false":
+        return False
+    raise invalid(name, "true or false")
 
 
 def _webhook_id(request: web.Request) -> int:
@@ -222,9 +235,9 @@ async def update_webhook(request: web.Request) -> web.Response:
     url = await _url(params, deps, required=False)
     events = _events(params, default=None)
     secret = _secret(params)
-    if params.boolean("rotate_secret"):
+    if _flag(params, "rotate_secret"):
         secret = new_secret()
-    active = params.boolean("webhook[active]") if params.raw("webhook[active]") is not None else None
+    active = _flag(params, "webhook[active]")
     with translate_db_errors():
         async with deps.pool.acquire() as conn, conn.transaction():
             webhook = await queries.update_webhook(

@@ -8,11 +8,11 @@ shared/db/webhooks.py, the HTTP side worker/webhook_client.py.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import ipaddress
 import json
+import re
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +31,15 @@ SECRET_BYTES = 32
 MIN_SECRET_BYTES = 24
 MAX_SECRET_BYTES = 64
 MAX_URL_LENGTH = 2048
+# `whsec_` and padded base64 of exactly 24 to 64 bytes (4 characters hold 3 bytes). The OpenAPI
+# document declares the same pattern.
+# RFC 3986's characters (unreserved, reserved, and % followed by two hex digits); a DNS name.
+_URI_CHARACTERS = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*")
+_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+SECRET_PATTERN = re.compile(
+    r"whsec_(?:(?:[A-Za-z0-9+/]{4}){8,20}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
+    r"|(?:[A-Za-z0-9+/]{4}){21}(?:[A-Za-z0-9+/]{2}==)?)"
+)
 DEFAULT_RETRY_SCHEDULE = "5,300,1800,7200,18000,36000,50400"
 
 
@@ -40,16 +49,12 @@ def new_secret() -> str:
 
 
 def secret_key(secret: str) -> bytes:
-    """The HMAC key of a `whsec_<base64>` secret; ValueError unless it holds 24 to 64 bytes."""
+    """The HMAC key of a `whsec_<base64>` secret; ValueError unless it matches SECRET_PATTERN."""
     if not secret.startswith(SECRET_PREFIX):
         raise ValueError(f"a signing secret starts with {SECRET_PREFIX}")
-    try:
-        key = base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
-    except binascii.Error as exc:
-        raise ValueError("a signing secret is base64 after its prefix") from exc
-    if not MIN_SECRET_BYTES <= len(key) <= MAX_SECRET_BYTES:
-        raise ValueError(f"a signing secret holds {MIN_SECRET_BYTES} to {MAX_SECRET_BYTES} bytes")
-    return key
+    if not SECRET_PATTERN.fullmatch(secret):
+        raise ValueError(f"a signing secret is {SECRET_PREFIX} and the padded base64 of 24 to 64 bytes")
+    return base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
 
 
 def secret_hint(secret: str) -> str:
@@ -92,17 +97,23 @@ def check_url(raw: str, *, allow_private: bool) -> URL:
     registration (api/webhooks.py) and at each delivery (worker/webhook_client.py)."""
     if len(raw) > MAX_URL_LENGTH:
         raise WebhookUrlRefused(f"must be at most {MAX_URL_LENGTH} characters")
+    if not raw.isascii():
+        raise WebhookUrlRefused("must be ASCII (an international domain name in its xn-- form)")
     if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in raw):
         raise WebhookUrlRefused("must not contain spaces or control characters")
+    if not _URI_CHARACTERS.fullmatch(raw):
+        raise WebhookUrlRefused("must contain only the characters of RFC 3986 (others percent-encoded)")
     try:
         url = URL(raw)
-        host = url.host
+        host = url.raw_host
     except ValueError as exc:
         raise WebhookUrlRefused("is not a valid URL") from exc
     if url.scheme not in ("http", "https"):
         raise WebhookUrlRefused("must be an http:// or https:// URL")
     if not host:
         raise WebhookUrlRefused("must name a host")
+    if not _is_address(host) and not _is_host_name(host):
+        raise WebhookUrlRefused("must name a host by a DNS name or an IP address")
     if url.user is not None or url.password is not None:
         raise WebhookUrlRefused("must not contain credentials")
     if url.fragment:
@@ -117,6 +128,19 @@ def check_url(raw: str, *, allow_private: bool) -> URL:
         except WebhookAddressRefused as exc:
             raise WebhookUrlRefused(str(exc)) from exc
     return url
+
+
+def _is_host_name(host: str) -> bool:
+    name = host[:-1] if host.endswith(".") else host
+    return 0 < len(name) <= 253 and all(_LABEL.fullmatch(label) for label in name.split("."))
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
 
 
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:

@@ -84,6 +84,12 @@ def test_public_addresses_are_allowed(address: str) -> None:
         ("https://exa mple.com/", "spaces"),
         ("https://example.com/\r\nX-Injected: 1", "control"),
         ("https://example.com/" + "a" * 2048, "2048"),
+        ("https://bücher.example/", "ASCII"),
+        ('http://exa"mple.com/', "RFC 3986"),
+        ("https://{/", "RFC 3986"),
+        ("https://example.com/%zz", "RFC 3986"),
+        ("https://a..b/", "DNS name or an IP address"),
+        ("https://-a.example/", "DNS name or an IP address"),
         ("http://127.0.0.1:8080/", "private, loopback"),
         ("http://[::1]/", "private, loopback"),
         ("http://[fe80::1%25eth0]/", "private, loopback"),
@@ -95,7 +101,13 @@ def test_urls_that_are_refused(url: str, reason: str) -> None:
 
 
 def test_urls_that_are_accepted() -> None:
-    for url in ("https://example.com/hook?x=1", "http://93.184.215.14:8080/", "https://[2606:4700:4700::1111]/"):
+    for url in (
+        "https://example.com/hook?x=1&y=%20",
+        "http://93.184.215.14:8080/",
+        "https://[2606:4700:4700::1111]/",
+        "HTTPS://Hooks.Example.ORG./a/b;c",
+        "https://xn--bcher-kva.example/",
+    ):
         assert str(check_url(url, allow_private=False)).startswith("http")
     assert check_url("http://127.0.0.1:8080/", allow_private=True).port == 8080
 
