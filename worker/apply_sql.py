@@ -197,7 +197,7 @@ CREATE TEMP TABLE IF NOT EXISTS stage_outcomes (
 ) ON COMMIT DROP;
 CREATE TEMP TABLE IF NOT EXISTS stage_outcome_links (
     learning_outcome_id bigint, associated_group_id bigint, context_type text, context_id bigint,
-    workflow_state text, new boolean
+    workflow_state text, outcome_title text, new boolean
 ) ON COMMIT DROP;
 CREATE TEMP TABLE IF NOT EXISTS import_seen_outcomes (id bigint PRIMARY KEY) ON COMMIT DROP;
 """
@@ -270,12 +270,14 @@ ON CONFLICT (id) DO UPDATE SET
     last_import_id = EXCLUDED.last_import_id, updated_at = now()
 """
 
+# outcome_title: the outcome's title, by which a group's links are listed (migration 0022).
 LINK_COLUMNS = (
     "learning_outcome_id",
     "associated_group_id",
     "context_type",
     "context_id",
     "workflow_state",
+    "outcome_title",
     "new",
 )
 # Link ids come from the sequence in row order, and ON CONFLICT takes one even for a row that
@@ -283,11 +285,11 @@ LINK_COLUMNS = (
 # a batch of new links alone (every batch of a first import) is copied straight into the table.
 UPSERT_LINKS = """
 INSERT INTO learning_outcome_links (
-    learning_outcome_id, associated_group_id, context_type, context_id, workflow_state)
-SELECT learning_outcome_id, associated_group_id, context_type, context_id, workflow_state
+    learning_outcome_id, associated_group_id, context_type, context_id, workflow_state, outcome_title)
+SELECT learning_outcome_id, associated_group_id, context_type, context_id, workflow_state, outcome_title
 FROM stage_outcome_links
 ON CONFLICT (associated_group_id, learning_outcome_id) DO UPDATE SET
-    workflow_state = EXCLUDED.workflow_state, updated_at = now()
+    workflow_state = EXCLUDED.workflow_state, outcome_title = EXCLUDED.outcome_title, updated_at = now()
 """
 
 FRIENDLY_COLUMNS = ("learning_outcome_id", "context_type", "context_id", "description", "active")

@@ -165,9 +165,10 @@ class LinkRec:
     dirty: bool = False
     new: bool = False  # created by this batch: inserted, not updated
 
-    def as_record(self) -> tuple[Any, ...]:
-        """A row for apply_sql.LINK_COLUMNS."""
-        return (self.outcome_id, self.group_id, self.context[0], self.context[1], self.workflow_state, self.new)
+    def as_record(self, outcome_title: str) -> tuple[Any, ...]:
+        """A row for apply_sql.LINK_COLUMNS; `outcome_title` is its outcome's title as it is written."""
+        context_type, context_id = self.context
+        return (self.outcome_id, self.group_id, context_type, context_id, self.workflow_state, outcome_title, self.new)
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,10 +377,11 @@ class BatchState:
                 outcomes.append(outcome.as_record())
                 outcome.dirty = outcome.new = False
         links = []
-        for by_group in self.links.values():
+        outcomes_by_id = self.outcomes
+        for outcome_id, by_group in self.links.items():
             for link in by_group.values():
                 if link.dirty:
-                    links.append(link.as_record())
+                    links.append(link.as_record(outcomes_by_id[outcome_id].state.short_description))
                     link.dirty = link.new = False
         for outcome_id, _, _, description, active in friendly:
             outcome = self.outcomes[outcome_id]

@@ -77,6 +77,12 @@ INVARIANTS: tuple[Invariant, ...] = (
            WHERE (l.context_type, l.context_id) <> (g.context_type, g.context_id)""",
     ),
     Invariant(
+        "link title",
+        "links whose copy of their outcome's title (by which a group's outcomes are listed) is not its title",
+        """SELECT l.id::text FROM learning_outcome_links l JOIN learning_outcomes o ON o.id = l.learning_outcome_id
+           WHERE l.outcome_title IS DISTINCT FROM o.short_description""",
+    ),
+    Invariant(
         "outcome -> root account",
         "outcomes naming a root account that does not exist",
         """SELECT o.id::text FROM learning_outcomes o

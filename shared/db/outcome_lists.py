@@ -46,16 +46,17 @@ WHERE g.parent_id = $1 AND g.workflow_state = 'active'
   AND (lower(g.title), g.title, g.id) > (lower($2::text), $2::text, $3::bigint)
 ORDER BY g.parent_id, lower(g.title), g.title, g.id LIMIT $4 OFFSET $5
 """
-# A group's links are found through (associated_group_id, learning_outcome_id), their titles in
-# the outcomes; only the page's ids go on to be decorated. Deleting an outcome deletes its links,
-# so the outcome's state only guards against stray rows.
+# Served by learning_outcome_links_group_title_idx (migration 0022): each link carries its
+# outcome's title, so a page is read in index order and stops after it, whatever the size of the
+# group; only the page's ids go on to be decorated. Deleting an outcome deletes its links, so the
+# outcome's state (a primary-key probe per link read) only guards against stray rows.
 SELECT_GROUP_LINKS_PAGE = f"""
 WITH page AS MATERIALIZED (
-    SELECT l.id, o.short_description AS title
+    SELECT l.id, l.outcome_title AS title
     FROM learning_outcome_links l JOIN learning_outcomes o ON o.id = l.learning_outcome_id
     WHERE l.associated_group_id = $4 AND l.workflow_state = 'active' AND o.workflow_state = 'active'
-      AND (lower(o.short_description), o.short_description, l.id) > (lower($5::text), $5::text, $6::bigint)
-    ORDER BY lower(o.short_description), o.short_description, l.id
+      AND (lower(l.outcome_title), l.outcome_title, l.id) > (lower($5::text), $5::text, $6::bigint)
+    ORDER BY l.associated_group_id, lower(l.outcome_title), l.outcome_title, l.id
     LIMIT $7 OFFSET $8
 )
 {LINK_SELECT}
