@@ -27,6 +27,7 @@ from shared.errors import DatabaseUnavailable, ImportCancelled, ImportFailed, St
 from shared.models import ImportState
 from shared.queue import hand_on_turn
 from worker.apply import BatchApplier, ImportRun
+from worker.case_file import CASE_JSON, CaseFile
 from worker.deps import Deps, deps
 from worker.error_reports import unexpected_error_message
 from worker.outcomes_file import FileLimits, OutcomesFile
@@ -263,11 +264,19 @@ async def _import_file(
         raise ImportFailed(unexpected_error_message(outcome_import.id, what="the import's context no longer exists"))
     settings = d.settings
     limits = FileLimits(settings.max_columns, settings.max_records, settings.max_record_bytes, settings.batch_size)
-    file = OutcomesFile(d.storage.open_stream(record.object_key), limits, outcome_import.id)
+    file: OutcomesFile | CaseFile
+    if outcome_import.import_type == CASE_JSON:
+        file = CaseFile(d.storage, record.object_key, limits, outcome_import.id, record.options)
+    else:
+        file = OutcomesFile(d.storage.open_stream(record.object_key), limits, outcome_import.id)
     header = await file.read_header()
     if header is None:
         return _FileResult(0, ImportSummary())  # only a BOM: no records, nothing to import (spec §4.4)
     run = ImportRun(outcome_import.id, context, outcome_import.target_group_id, header.has_course_id)
+    if isinstance(file, CaseFile):
+        # Progress counts items, not the JSON's lines; the summary, the associations skipped.
+        reporter.line_count = file.record_count
+        run.summary.case_associations_skipped = file.associations_skipped
     pipeline = BatchPipeline(d, conn, BatchApplier(conn, run), reporter, watch)
     try:
         async for batch, last_record in file.batches():

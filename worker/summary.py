@@ -62,6 +62,8 @@ class ImportSummary:
     links_added: int = 0
     links_removed: int = 0
     rows_rejected: int = 0
+    # A CASE import's associations that are not isChildOf (or name no item of the package): None otherwise.
+    case_associations_skipped: int | None = None
 
     def count_subtree_deletion(self, groups: int, outcomes: int, links: int) -> None:
         """What deleting an existing group's subtree deleted besides the group itself."""
@@ -70,9 +72,12 @@ class ImportSummary:
         self.links_removed += links
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        summary: dict[str, Any] = {
             "groups": self.groups.as_json(),
             "outcomes": self.outcomes.as_json(),
             "links": {"added": self.links_added, "removed": self.links_removed},
             "rows_rejected": self.rows_rejected,
         }
+        if self.case_associations_skipped is not None:
+            summary["case_associations_skipped"] = self.case_associations_skipped
+        return summary

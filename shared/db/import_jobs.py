@@ -22,10 +22,11 @@ class ImportJobRecord:
     object_key: str
     file_line_count: int
     attempts: int
+    options: dict[str, Any] | None = None  # a CASE import's request parameters (api/case_packages.py)
 
 
 SELECT_IMPORT_FOR_JOB = f"""
-SELECT {_IMPORT_COLUMNS}, i.object_key, i.file_line_count, i.attempts
+SELECT {_IMPORT_COLUMNS}, i.object_key, i.file_line_count, i.attempts, i.options
 FROM outcome_imports i LEFT JOIN users u ON u.id = i.user_id WHERE i.id = $1
 """
 TRY_LOCK_ROOT_ACCOUNT = "SELECT pg_try_advisory_lock($1, $2::int)"
@@ -73,7 +74,9 @@ async def get_import_for_job(conn: asyncpg.Pool | asyncpg.Connection, import_id:
     row = await conn.fetchrow(SELECT_IMPORT_FOR_JOB, import_id)
     if row is None:
         return None
-    return ImportJobRecord(_import_from_row(row), row["object_key"], row["file_line_count"], row["attempts"])
+    return ImportJobRecord(
+        _import_from_row(row), row["object_key"], row["file_line_count"], row["attempts"], row["options"]
+    )
 
 
 async def try_lock_root_account(conn: asyncpg.Connection, root_account_id: int) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import asyncpg
 
@@ -21,8 +22,8 @@ INSERT_IMPORT = f"""
 WITH i AS (
     INSERT INTO outcome_imports (context_type, context_id, root_account_id, user_id, learning_outcome_group_id,
                                  import_type, object_key, file_name, content_type, file_size, file_sha256,
-                                 file_line_count, dry_run)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                                 file_line_count, dry_run, options)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
     RETURNING *
 )
 SELECT {_IMPORT_COLUMNS} FROM i LEFT JOIN users u ON u.id = i.user_id
@@ -85,8 +86,10 @@ async def insert_import(
     target_group_id: int | None,
     import_type: str = "instructure_csv",
     dry_run: bool = False,
+    options: dict[str, Any] | None = None,
 ) -> OutcomeImport:
-    """Record a stored upload as a new import in state `created` (committed when this returns)."""
+    """Record a stored upload as a new import in state `created` (committed when this returns).
+    `options`: a CASE import's request parameters (stored as JSON; None for none)."""
     row = await conn.fetchrow(
         INSERT_IMPORT,
         context.type.value,
@@ -102,6 +105,7 @@ async def insert_import(
         stored.sha256,
         stored.line_count,
         dry_run,
+        options,
     )
     assert row is not None
     return _import_from_row(row)

@@ -153,9 +153,9 @@ RETURNING id
 INSERT_RETRY = """
 INSERT INTO outcome_imports (context_type, context_id, root_account_id, user_id, learning_outcome_group_id,
                              import_type, object_key, file_name, content_type, file_size, file_sha256,
-                             file_line_count, retry_of_id, dry_run)
+                             file_line_count, retry_of_id, dry_run, options)
 SELECT context_type, context_id, root_account_id, user_id, learning_outcome_group_id, import_type, object_key,
-       file_name, content_type, file_size, file_sha256, file_line_count, id, dry_run
+       file_name, content_type, file_size, file_sha256, file_line_count, id, dry_run, options
 FROM outcome_imports WHERE id = $1 AND workflow_state = 'failed'
 RETURNING id
 """
