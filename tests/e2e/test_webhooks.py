@@ -12,15 +12,12 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from standardwebhooks import Webhook as StandardWebhook
 
 from api.app import create_app
 from api.docs import load_openapi
@@ -28,6 +25,7 @@ from shared.db.pool import create_pool
 from shared.settings import Settings
 from tests.integration.test_openapi import assert_matches
 from tests.support.canvas import attachment, expect_json
+from tests.support.webhooks import HANG, Receiver, serving_receiver, verified
 from worker.settings import create_worker
 from worker.webhook_client import open_webhook_session
 from worker.webhooks import WebhookDeliverer
@@ -36,44 +34,7 @@ Client = TestClient[Any, Any]
 CSV = b"vendor_guid,object_type,title,parent_guids\nmath,group,Math,\no1,outcome,Add,math\n"
 BAD_ROW_CSV = CSV + b"o2,outcome,,math\n"
 HOOKS = "/api/v1/accounts/1/outcome_import_webhooks"
-HANG = -1  # an answer the receiver never gives: it holds the request until the test ends
 SECONDS_TO_NEXT_ATTEMPT = "SELECT extract(epoch FROM next_attempt_at - now()) FROM outcome_import_webhook_deliveries"
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def id(self) -> str:
-        return self.headers["webhook-id"]
-
-
-@dataclass
-class Receiver:
-    """An HTTP endpoint that records every request and answers the statuses queued in `answers`
-    (200 once they run out)."""
-
-    url: str = ""
-    received: list[Received] = field(default_factory=list)
-    answers: list[int] = field(default_factory=list)
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.received.append(Received(request.path_qs, dict(request.headers), await request.read()))
-        status = self.answers.pop(0) if self.answers else 200
-        if status == HANG:
-            await self.release.wait()
-            status = 200
-        return web.Response(status=status, text=f"answer {status}")
-
-    async def wait_for(self, count: int, deadline_seconds: float = 10) -> None:
-        deadline = time.monotonic() + deadline_seconds
-        while len(self.received) < count:
-            assert time.monotonic() < deadline, f"{len(self.received)} requests received, expected {count}"
-            await asyncio.sleep(0.01)  # polling the receiver, under a deadline
 
 
 @pytest.fixture
@@ -85,18 +46,8 @@ def settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    found = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", found.handle)
-    runner = web.AppRunner(app, handler_cancellation=True)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    found.url = f"http://{host}:{port}/hook"
-    yield found
-    found.release.set()
-    await runner.cleanup()
+    async with serving_receiver() as found:
+        yield found
 
 
 @pytest.fixture
@@ -136,12 +87,6 @@ async def finish_import(client: Client, headers: dict[str, str], run_worker: Any
     shown = await expect_json(await client.get(path, headers=headers), 200)
     assert shown["workflow_state"] in ("succeeded", "failed")
     return dict(shown)
-
-
-def verified(secret: str, received: Received) -> dict[str, Any]:
-    """The payload, after the Standard Webhooks package verified its signature and timestamp."""
-    payload: dict[str, Any] = StandardWebhook(secret).verify(received.body, received.headers)
-    return payload
 
 
 async def make_due(db: asyncpg.Connection) -> None:
