@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -12,9 +14,11 @@ from multidict import MultiDict
 
 from api import import_actions
 from api.auth import authorize_context, parse_id
+from api.case_packages import CASE_JSON, CASE_PARAMS, PACKAGE_URL, case_options, fetch_package, package_url
 from api.deps import DEPS, Deps
 from api.errors import ApiError, bad_request, errors_body, record_not_found
-from api.uploads import charset_error, read_upload
+from api.params import stored_text
+from api.uploads import Upload, charset_error, read_upload
 from shared.db import idempotency
 from shared.db import imports as queries
 from shared.db.accounts import Context
@@ -23,17 +27,25 @@ from shared.db.turns import is_first_in_line, lock_turns
 from shared.errors import QueueUnavailable
 from shared.models import ImportState
 from shared.queue import enqueue_import
-from shared.storage import new_object_key
+from shared.storage import StoredObject, new_object_key
 
 logger = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
 
-IMPORT_TYPES = frozenset({"instructure_csv"})
+IMPORT_TYPES = frozenset({"instructure_csv", CASE_JSON})
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY = 255
+_FILE_AND_URL = "Give either a file or case_package_url, not both"
 KEY_REUSED = "This Idempotency-Key was used for a different upload in the last 24 hours"
 CONTEXTS = ("/api/v1/accounts/{account_id}", "/api/v1/courses/{course_id}")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredUpload:
+    stored: StoredObject
+    file_name: str
+    content_type: str
 
 
 def _invalid_import_type(value: str) -> ApiError:
@@ -49,11 +61,14 @@ def _import_type(params: MultiDict[str]) -> str:
 
 
 def _check_params(params: MultiDict[str]) -> None:
-    """Every `import_type` given (query string and form fields) must be a known one, and every
-    `dry_run` a boolean."""
+    """Every `import_type` given (query string and form fields) must be a known one, every CASE
+    parameter storable text, and every `dry_run` a boolean."""
     for import_type in params.getall("import_type", []):
         if (import_type or "instructure_csv") not in IMPORT_TYPES:
             raise _invalid_import_type(import_type)
+    for name in CASE_PARAMS:
+        for value in params.getall(name, []):
+            stored_text(name, value)
     for value in params.getall("dry_run", []):
         if value.lower() not in _BOOLEANS:
             raise ApiError(
@@ -77,14 +92,19 @@ async def create_import(request: web.Request) -> web.Response:
     context, user = await authorize_context(request)
     target_group_id = await _target_group(request, deps, context)
     key = _idempotency_key(request)
-    upload = await read_upload(request, deps.settings.max_upload_bytes, _check_params)
-    if upload.bad_charset:
+    upload = await read_upload(request, deps.settings.max_upload_bytes, _check_params, file_param=PACKAGE_URL)
+    # A raw body's parameters are all in the query string, known before it is read. RFC 8259: JSON
+    # is UTF-8 and application/json has no charset parameter; the rule is the CSV's.
+    if upload.bad_charset and _import_type(upload.params) != CASE_JSON:
         raise charset_error()
-    stored = await deps.storage.put_stream(new_object_key(), upload.chunks)
-    import_type = _import_type(upload.params)
-    dry_run = _dry_run(upload.params)
-    fingerprint = _fingerprint(context, target_group_id, import_type, dry_run, stored.sha256)
+    stored_upload = await _store(deps, upload)
+    stored, stored_name, stored_type = stored_upload.stored, stored_upload.file_name, stored_upload.content_type
     try:
+        # Every parameter is known now: a multipart form's fields after the file are read with it.
+        import_type = _import_type(upload.params)
+        options = case_options(upload.params) if import_type == CASE_JSON else None
+        dry_run = _dry_run(upload.params)
+        fingerprint = _fingerprint(context, target_group_id, import_type, dry_run, stored.sha256, options)
         with translate_db_errors():
             async with deps.pool.acquire() as conn, conn.transaction():
                 replayed = key is not None and await _replayed(conn, user.id, key, fingerprint)
@@ -95,11 +115,12 @@ async def create_import(request: web.Request) -> web.Response:
                         context,
                         user.id,
                         stored,
-                        file_name=upload.file_name,
-                        content_type=upload.content_type,
+                        file_name=stored_name,
+                        content_type=stored_type,
                         target_group_id=target_group_id,
                         import_type=import_type,
                         dry_run=dry_run,
+                        options=options,
                     )
                     first_in_line = await is_first_in_line(conn, context.root_account_id, outcome_import.id)
                     if key is not None:
@@ -126,6 +147,27 @@ async def create_import(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+async def _store(deps: Deps, upload: Upload) -> StoredUpload:
+    """Store the request's file, or the CASE package its `case_package_url` names (fetched now,
+    streamed into storage as an upload is: everything after is the same for both)."""
+    if package_url(upload.params) is None:
+        stored = await deps.storage.put_stream(new_object_key(), upload.chunks)
+        if package_url(upload.params) is not None:  # a form field after the file
+            await deps.storage.delete(stored.key)
+            raise bad_request(_FILE_AND_URL)
+        return StoredUpload(stored, upload.file_name, upload.content_type)
+    async for chunk in upload.chunks:
+        if chunk:
+            raise bad_request(_FILE_AND_URL)
+    if _import_type(upload.params) != CASE_JSON:
+        raise bad_request("case_package_url is for import_type=case_json")
+    url = package_url(upload.params)
+    assert url is not None
+    async with fetch_package(url, deps.settings) as fetched:
+        stored = await deps.storage.put_stream(new_object_key(), fetched.chunks)
+    return StoredUpload(stored, fetched.file_name, fetched.content_type)
+
+
 def _idempotency_key(request: web.Request) -> str | None:
     """The request's Idempotency-Key (a Structured Field string, quoted or not); 400 if malformed."""
     raw = request.headers.get(IDEMPOTENCY_HEADER)
@@ -140,11 +182,19 @@ def _idempotency_key(request: web.Request) -> str | None:
 
 
 def _fingerprint(
-    context: Context, target_group_id: int | None, import_type: str, dry_run: bool, file_sha256: str
+    context: Context,
+    target_group_id: int | None,
+    import_type: str,
+    dry_run: bool,
+    file_sha256: str,
+    options: dict[str, Any] | None = None,
 ) -> str:
     """What makes two uploads the same request. (A dry run's differs from the same upload's
-    without one; the text hashed for uploads without one is what it was before dry runs.)"""
+    without one, a CASE import's with other options too; the text hashed for uploads without
+    either is what it was before them.)"""
     what = f"{context.key}|{target_group_id}|{import_type}|{file_sha256}" + ("|dry_run" if dry_run else "")
+    if options:
+        what += "|" + json.dumps(options, sort_keys=True)
     return hashlib.sha256(what.encode()).hexdigest()
 
 

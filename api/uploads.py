@@ -103,16 +103,25 @@ async def _attachment_then_rest(
     check(params)
 
 
+async def _no_chunks() -> AsyncIterator[bytes]:
+    return
+    yield
+
+
 def charset_error() -> ApiError:
     return ApiError(400, {"error": "Invalid content type, UTF-8 required"})
 
 
-async def read_upload(request: web.Request, max_bytes: int, check: ParamsCheck) -> Upload:
+async def read_upload(
+    request: web.Request, max_bytes: int, check: ParamsCheck, file_param: str | None = None
+) -> Upload:
     """Find the file in the request without reading it; raises UploadTooLarge early when Content-Length says so.
 
     `check` sees the parameters (query string and form fields) and raises the 400 for a bad one:
     before the file is read, and for a multipart form again after it, with the fields that followed
     it (raised from `chunks`, so nothing is stored). A second `attachment` field is a 400 as well.
+    A multipart form with no attachment but a `file_param` field (`case_package_url`, which names
+    the file instead) gives an Upload with no chunks.
     """
     if request.content_length is not None and request.content_length > max_bytes:
         raise _too_large(max_bytes)
@@ -132,6 +141,9 @@ async def read_upload(request: web.Request, max_bytes: int, check: ParamsCheck) 
                 )
             if part.name:
                 params.add(part.name, await _field(request, part))
+        if file_param is not None and file_param in params:
+            check(params)
+            return Upload(_no_chunks(), "", "", params)
         # Canvas would store the multipart bytes themselves as the "file"; they are consumed by now, and
         # such a file could only fail, so this service says what is missing instead.
         raise bad_request("The multipart request has no attachment field")

@@ -114,6 +114,13 @@ class Settings:
     email_retry_seconds: float = 30.0
     email_poll_seconds: float = 2.0
     smtp_timeout_seconds: float = 30.0
+    # `case_package_url` (api/case_packages.py): the hosts fetched from, comma-separated (`*.example.org`
+    # for a domain's hosts, `*` for any; unset: no fetches); whether private, loopback and
+    # link-local addresses and plain http are allowed too (tests, private networks: never on a
+    # shared installation); the time limit of one fetch.
+    case_fetch_hosts: str | None = None
+    case_fetch_allow_private: bool = False
+    case_fetch_timeout_seconds: int = 60
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
