@@ -12,7 +12,6 @@ says in which read of CFItems each item is emitted so that parents come first.
 
 from __future__ import annotations
 
-import asyncio
 import html
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Final
@@ -21,7 +20,7 @@ import ijson
 
 from shared.errors import ImportFailed
 from shared.storage import Storage
-from worker.case_graph import DOCUMENT, CaseShape, CycleFound, pushed_events, read_shape
+from worker.case_graph import DOCUMENT, CaseShape, CycleFound, identifier_text, pushed_events, read_shape
 from worker.outcome_rules import apply_outcome_row
 from worker.outcomes_file import NUL_IN_CELL, BatchRow, FileLimits
 from worker.rows import Header, OutcomeRow, RowError, parse_header, parse_row
@@ -130,7 +129,7 @@ class CaseFile:
     async def _identifier_at(self, position: int) -> str:
         async for at, item in self._items():
             if at == position:
-                return _text(item.get("identifier") if isinstance(item, dict) else None)
+                return identifier_text(item.get("identifier") if isinstance(item, dict) else None)
         return ""
 
     async def _items(self) -> AsyncIterator[tuple[int, Any]]:
@@ -139,10 +138,11 @@ class CaseFile:
         try:
             position = 0
             async for items in pushed_events(stream, ijson.items_coro, f"{prefix}CFItems.item", use_float=True):
+                # No explicit switch: each read of a stored chunk (256 KiB, a few hundred items) lets
+                # the batch being applied, and the write in flight, go on.
                 for item in items:
                     yield position, item
                     position += 1
-                await asyncio.sleep(0)  # let the batch being applied, and the write in flight, go on
         finally:
             await stream.aclose()  # type: ignore[attr-defined]
 
@@ -194,7 +194,7 @@ class CaseFile:
         row = position + 2
         if not isinstance(item, dict):
             return RowError(row, (f"CFItems[{position}] is not an object",))
-        identifier = _text(item.get("identifier"))
+        identifier = identifier_text(item.get("identifier"))
         if not identifier:
             return RowError(row, (f"CFItems[{position}] has no identifier",))
         name = f'CFItem "{identifier}"'

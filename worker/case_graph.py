@@ -36,6 +36,8 @@ NO_IDENTIFIER: Final = 0
 MAX_READS: Final = 64
 """Reads of CFItems an import may take: a package ordered children-before-parents needs one per level."""
 _MAX_MESSAGE_DETAIL: Final = 200
+# Events that begin a CFItems entry that is not an object (an array, or a scalar).
+_ITEM_STARTS: Final = frozenset({"start_array", "string", "number", "boolean", "null"})
 
 
 class CycleFound(Exception):
@@ -45,6 +47,15 @@ class CycleFound(Exception):
     def __init__(self, position: int) -> None:
         super().__init__(f"isChildOf cycle through CFItems[{position}]")
         self.position = position
+
+
+def identifier_text(value: Any) -> str:
+    """An identifier as both reads see it: a string, or a number written as text; else ""."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return ""
 
 
 def identifier_hash(identifier: str) -> int:
@@ -185,9 +196,12 @@ class _Pass:
                     self.current_item = NO_IDENTIFIER
                 elif event == "end_map":
                     self.item_hashes.append(self.current_item)
+                elif event in _ITEM_STARTS:  # not an object, yet a position in CFItems
+                    self.item_hashes.append(NO_IDENTIFIER)
             elif path == item_id:
-                if event in ("string", "number") and str(value):
-                    self.current_item = identifier_hash(str(value))
+                identifier = identifier_text(value)
+                if identifier:
+                    self.current_item = identifier_hash(identifier)
             elif path == assoc:
                 if event == "end_map":
                     self.end_association()

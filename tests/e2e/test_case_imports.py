@@ -314,6 +314,7 @@ async def test_unknown_parents_and_bad_items_are_row_errors_naming_the_item(
     broken["CFItems"].append(_item(COUNT, "K.X", "A second item with COUNT's identifier."))
     broken["CFItems"].append({"fullStatement": "No identifier."})
     broken["CFItems"].append(_item("bad guid", "K.Y", "Spaces in the identifier."))
+    broken["CFItems"].append(7)
     broken["CFAssociations"].append(_association(10, "isChildOf", "not-in-the-package", DOMAIN))  # orphans nothing
     final = await _import(client, admin_headers, run_worker, json.dumps(broken).encode())
 
@@ -327,8 +328,9 @@ async def test_unknown_parents_and_bad_items_are_row_errors_naming_the_item(
         (9, f'CFItem "{COUNT}": an earlier CFItem or the CFDocument has the same identifier'),
         (10, "CFItems[8] has no identifier"),
         (11, 'CFItem "bad guid": The "vendor_guid" field must have no spaces'),
+        (12, "CFItems[10] is not an object"),
     ]
-    assert (final["summary"]["rows_rejected"], final["summary"]["case_associations_skipped"]) == (6, 2)
+    assert (final["summary"]["rows_rejected"], final["summary"]["case_associations_skipped"]) == (7, 2)
 
 
 async def test_a_dry_run_changes_nothing(

@@ -81,6 +81,15 @@ async def test_unknown_references_duplicates_and_other_associations() -> None:
     assert shape.associations_skipped == 2  # the exactMatchOf, and the isChildOf of an unknown item
 
 
+async def test_entries_that_are_not_objects_keep_their_positions() -> None:
+    package = _package(["a"], [("b", "a")])
+    package["CFItems"] += [7, ["x", {"identifier": "inner"}], None, {"identifier": True}, {"identifier": "b"}]
+    shape = await _shape(package)
+    assert shape.item_count == 6
+    assert [h == 0 for h in shape.item_hashes] == [False, True, True, True, True, False]
+    assert list(shape.parents_of(5)) == [0]
+
+
 async def test_rubric_levels_by_score_highest_first() -> None:
     rubric = {
         "CFRubricCriteria": [
