@@ -22,6 +22,7 @@ from tests.support.canvas import expect_json, wait_for_final_state
 from tests.support.snapshot import whole_database
 
 IMPORTS = "/api/v1/accounts/1/outcome_imports"
+DATA = Path(__file__).parent.parent / "data" / "case"
 OUTCOME_TABLES = ("learning_outcome_groups", "learning_outcomes", "learning_outcome_links", "accounts", "courses")
 DOC = "c6f5b0a2-1d0e-4e8e-9a51-000000000001"
 DOMAIN = "c6f5b0a2-1d0e-4e8e-9a51-0000000000d1"
@@ -201,6 +202,27 @@ async def test_a_framework_imports_as_groups_and_outcomes(
     assert (tree[LOOSE]["parents"], tree[LOOSE]["display_name"]) == ([DOC], None)
     # No rubric and no parameters: the CSV importer's defaults.
     assert json.loads(tree[COMPARE]["ratings"])[0] == {"points": 5.0, "description": "Exceeds Expectations"}
+
+
+async def test_a_package_exported_by_a_case_provider(
+    client: Any, admin_headers: dict[str, str], run_worker: Any, db: asyncpg.Connection
+) -> None:
+    """OpenSALT's own export of a small framework (tests/data/case/README.md), unchanged."""
+    body = (DATA / "opensalt-smartlevel-framework.json").read_bytes()
+    final = await _import(client, admin_headers, run_worker, body)
+    assert (final["workflow_state"], final["processing_errors"]) == ("succeeded", [])
+    assert final["summary"] == {
+        "groups": {"created": 3, "updated": 0, "deleted": 0, "restored": 0, "unchanged": 0},
+        "outcomes": {"created": 12, "updated": 0, "deleted": 0, "restored": 0, "unchanged": 0},
+        "links": {"added": 12, "removed": 0},
+        "rows_rejected": 0,
+        "case_associations_skipped": 0,
+    }
+    tree = await _tree(db)
+    titles = {row["title"] if "title" in row else row["short_description"] for row in tree.values()}
+    assert {"SmartLevel Test", "Item 1", "Item 2", "Item 1.10", "Item 2.2"} <= titles
+    item_1 = next(guid for guid, row in tree.items() if row.get("title") == "Item 1")
+    assert sum(1 for row in tree.values() if row.get("parents") == [item_1]) == 10
 
 
 async def test_a_newer_version_updates_in_place_and_the_same_one_changes_nothing(
