@@ -235,11 +235,13 @@ class CanvasClient:
         group_id: str | None,
         dry_run: bool,
         idempotency_key: str,
+        import_type: str = "instructure_csv",
         on_start: Callable[[int], None],
         on_bytes: Callable[[int], None],
     ) -> tuple[dict[str, Any], bool]:
         """POST the file as multipart `attachment`, streamed from disk; the OutcomeImport JSON and whether it
-        was replayed (the server had the same upload with the same key already)."""
+        was replayed (the server had the same upload with the same key already). `import_type` other than
+        Canvas's default (`case_json`: a CASE package) goes as a form field before the file."""
         url = self.imports_url(f"/group/{quote(group_id, safe=':')}" if group_id else "")
         params = {"dry_run": "true"} if dry_run else {}
         loop = asyncio.get_running_loop()
@@ -254,7 +256,11 @@ class CanvasClient:
                 form = aiohttp.FormData()
                 if dry_run:
                     form.add_field("dry_run", "true")  # before the file: servers read fields up to it
-                form.add_field("attachment", reader, filename=path.name, content_type="text/csv")
+                content_type = "text/csv"
+                if import_type != "instructure_csv":  # Canvas's default, never sent: as before
+                    form.add_field("import_type", import_type)
+                    content_type = "application/json"
+                form.add_field("attachment", reader, filename=path.name, content_type=content_type)
                 headers = {"Idempotency-Key": idempotency_key, "Accept": "application/json"}
                 async with self._session.post(url, data=form, params=params, headers=headers) as resp:
                     body = await resp.read()

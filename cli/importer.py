@@ -57,9 +57,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(ExitCode.USAGE, f"{self.prog}: error: {message}\n")
 
 
+IMPORT_TYPES = ("instructure_csv", "case_json")
+
+
 def _parser(command: str) -> argparse.ArgumentParser:
     descriptions = {
-        "import": "Upload an Outcomes CSV, show its progress, then the result and its errors.",
+        "import": "Upload an Outcomes CSV (or a CASE package), show its progress, then the result and its errors.",
         "status": "Show an import (an id, or `latest`) and its errors.",
         "export": "Download the context's outcomes as an Outcomes CSV (to stdout unless -o).",
     }
@@ -70,7 +73,7 @@ def _parser(command: str) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     if command == "import":
-        parser.add_argument("file", type=Path, metavar="FILE", help="the Outcomes CSV")
+        parser.add_argument("file", type=Path, metavar="FILE", help="the Outcomes CSV (or a CASE package)")
     elif command == "status":
         parser.add_argument("import_id", metavar="ID", help="the import's id, or `latest`")
     parser.add_argument(
@@ -88,6 +91,12 @@ def _parser(command: str) -> argparse.ArgumentParser:
             "--dry-run", action="store_true", help="check the file against the data and change nothing (if supported)"
         )
         parser.add_argument("--no-wait", action="store_true", help="exit once the upload is accepted")
+        parser.add_argument(
+            "--import-type",
+            choices=IMPORT_TYPES,
+            help="instructure_csv (an Outcomes CSV) or case_json (a 1EdTech CASE package); default: case_json"
+            " for a FILE ending in .json, else instructure_csv",
+        )
     if command in ("import", "status"):
         parser.add_argument(
             "--errors-csv",
@@ -212,6 +221,7 @@ async def _import(run: Run, token: str, args: argparse.Namespace) -> int:
             group_id=args.group,
             dry_run=args.dry_run,
             idempotency_key=key,
+            import_type=args.import_type or ("case_json" if path.suffix.lower() == ".json" else "instructure_csv"),
             on_start=bar.reset,
             on_bytes=bar.advance,
         )

@@ -91,6 +91,9 @@ def change_counts(outcome_import: dict[str, Any]) -> list[str]:
         if isinstance(of_kind, dict):
             done = [f"{n} {what}" for what, n in of_kind.items() if isinstance(n, int) and n]
             lines.append(f"{kind}: {', '.join(done) or 'none'}")
+    skipped = counts.get("case_associations_skipped")
+    if isinstance(skipped, int) and skipped:
+        lines.append(f"CASE associations that are not outcomes: {skipped} skipped")
     return lines
 
 

@@ -476,3 +476,28 @@ async def test_a_dropped_connection_after_the_upload_never_makes_a_second_import
     assert json.loads(result.stdout)["replayed"] is True
     assert "the server already had this upload (same Idempotency-Key): import 1" in result.stderr
     assert await db.fetchval("SELECT count(*) FROM outcome_imports") == 1
+
+
+async def test_a_case_package_is_imported_as_case_json(
+    client: Client, run_worker: RunWorker, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """A FILE ending in .json is sent with import_type=case_json (issue 18); --import-type says otherwise."""
+    package = {
+        "CFDocument": {"identifier": "doc-1", "title": "Framework"},
+        "CFItems": [{"identifier": "item-1", "humanCodingScheme": "F.1", "fullStatement": "Do it."}],
+        "CFAssociations": [
+            {"associationType": "exactMatchOf", "originNodeURI": {"identifier": "item-1"}, "destinationNodeURI": {}}
+        ],
+    }
+    file = write(tmp_path, json.dumps(package).encode(), "framework.json")
+    url = url_of(client)
+    result = await cli("import", file, "--url", url, "--account", "1", run_worker=run_worker)
+    assert result.code == 0, result
+    assert "outcomes: 1 created" in result.stdout
+    assert "CASE associations that are not outcomes: 1 skipped" in result.stdout
+    assert await db.fetchval("SELECT short_description FROM learning_outcomes WHERE vendor_guid = 'item-1'") == (
+        "F.1 Do it."
+    )
+    as_csv = await cli("import", file, "--url", url, "--account", "1", "--import-type", "instructure_csv",
+                       run_worker=run_worker)
+    assert as_csv.code == 2, as_csv  # a JSON file read as a CSV: its header is no Outcomes CSV header
