@@ -91,6 +91,29 @@ _ENTRIES: tuple[tuple[str, str | None, str], ...] = (
     ("too_many_records", None, "Too many records \\(maximum is \\d+\\)"),
     ("nul_character", None, "A cell contains a NUL character, which cannot be stored"),
     ("cancelled", None, "The import was cancelled by an administrator"),
+    # CASE packages (README, "CASE packages"). A CSV rule's message about an item or the CFDocument
+    # comes prefixed with it (`CFItem "<identifier>": ...`) and is classified as the rule's.
+    ("case_not_json", None, "The file is not valid JSON: .*"),
+    ("case_not_a_package", None, "Not a CASE package: .*"),
+    (
+        "case_cycle",
+        None,
+        'Not a valid CASE package: CFItem "(?P<value>.*)" \\(CFItems\\[\\d+\\]\\) is isChildOf itself .*',
+    ),
+    ("case_too_many_reads", None, "The CASE package lists children so far before their parents .*"),
+    ("case_parameters_invalid", None, "Invalid request parameters for the CASE import: .*"),
+    (
+        "case_parent_unknown",
+        "parent_guids",
+        'CFItem "(?P<value>.*)": its parent in CFAssociations\\[\\d+\\] \\(isChildOf\\) is not in the package',
+    ),
+    (
+        "case_identifier_repeated",
+        "vendor_guid",
+        'CFItem "(?P<value>.*)": an earlier CFItem or the CFDocument has the same identifier',
+    ),
+    ("case_identifier_missing", "vendor_guid", "CFItems\\[\\d+\\] has no identifier"),
+    ("case_item_not_object", None, "CFItems\\[\\d+\\] is not an object"),
     ("never_finished", None, "The import was started \\d+ times and stopped each time before it could finish .*"),
 )
 _PATTERNS = tuple((code, column, re.compile(pattern, re.DOTALL)) for code, column, pattern in _ENTRIES)
@@ -112,4 +135,8 @@ def classify(message: str) -> Classified | None:
         if match is not None:
             value = match.groupdict().get("value")
             return Classified(code, column, None if value is None else value[:MAX_VALUE_CHARS])
-    return None
+    about_item = _CASE_ITEM_PREFIX.fullmatch(message)
+    return None if about_item is None else classify(about_item.group("rest"))
+
+
+_CASE_ITEM_PREFIX = re.compile('(?:CFItem|CFDocument) ".*?": (?P<rest>.*)', re.DOTALL)

@@ -323,7 +323,13 @@ def _shape(state: _Pass, prefix: str, document_identifier: str) -> CaseShape:
     for parent in parents:
         if parent != DOCUMENT:
             has_children[parent] = 1
-    read_of, reads = _read_numbers(count, parent_start, parents, hashes)
+    # A group has one parent (an Outcomes CSV rejects a group row with several): a group item goes
+    # under its first isChildOf destination only, and its others are skipped.
+    if any(has_children[p] and parent_start[p + 1] - parent_start[p] > 1 for p in range(count)):
+        _read_numbers(count, parent_start, parents)  # a cycle through the associations dropped is one too
+        parent_start, parents, dropped = _first_parent_of_groups(count, parent_start, parents, has_children)
+        skipped += dropped
+    read_of, reads = _read_numbers(count, parent_start, parents)
     return CaseShape(
         prefix=prefix,
         document_identifier=document_identifier,
@@ -356,6 +362,22 @@ def _in_cycle(position: int, parent_start: array[int], parents: array[int], wait
     return position
 
 
+def _first_parent_of_groups(
+    count: int, parent_start: array[int], parents: array[int], has_children: array[int]
+) -> tuple[array[int], array[int], int]:
+    kept = array("l")
+    starts = array("l", [0])
+    dropped = 0
+    for position in range(count):
+        own = parents[parent_start[position] : parent_start[position + 1]]
+        if has_children[position] and len(own) > 1:
+            dropped += len(own) - 1
+            own = own[:1]
+        kept.extend(own)
+        starts.append(len(kept))
+    return starts, kept, dropped
+
+
 def _grouped(count: int, keys: array[int], values: array[int]) -> tuple[array[int], array[int]]:
     """values grouped by key (0 <= key < count), each group's values in the order given, duplicates
     dropped: (start of each key's group, with count + 1 entries; the values)."""
@@ -380,9 +402,7 @@ def _grouped(count: int, keys: array[int], values: array[int]) -> tuple[array[in
     return starts, kept
 
 
-def _read_numbers(
-    count: int, parent_start: array[int], parents: array[int], hashes: array[int]
-) -> tuple[array[int], int]:
+def _read_numbers(count: int, parent_start: array[int], parents: array[int]) -> tuple[array[int], int]:
     """Each position's read (see the module's docstring) and the number of reads; raises
     ImportFailed for an isChildOf cycle or an order needing more than MAX_READS reads."""
     waiting = array("l", bytes(8 * count))  # parents (items) not yet placed

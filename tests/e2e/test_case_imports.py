@@ -353,6 +353,27 @@ async def test_unknown_parents_and_bad_items_are_row_errors_naming_the_item(
         (12, "CFItems[10] is not an object"),
     ]
     assert (final["summary"]["rows_rejected"], final["summary"]["case_associations_skipped"]) == (7, 2)
+    report = await expect_json(await client.get(final["errors_url"], headers=admin_headers), 200)
+    assert [(e["code"], e["column"]) for e in report] == [
+        ("parent_not_found", "parent_guids"),
+        ("case_parent_unknown", "parent_guids"),
+        ("parent_not_found", "parent_guids"),
+        ("case_identifier_repeated", "vendor_guid"),
+        ("case_identifier_missing", "vendor_guid"),
+        ("vendor_guid_spaces", "vendor_guid"),
+        ("case_item_not_object", None),
+    ]
+
+
+async def test_a_group_with_two_parents_goes_under_the_first(
+    client: Any, admin_headers: dict[str, str], run_worker: Any, db: asyncpg.Connection
+) -> None:
+    shared = package()
+    shared["CFAssociations"].append(_association(11, "isChildOf", CLUSTER_A, DOC))  # a second parent
+    final = await _import(client, admin_headers, run_worker, json.dumps(shared).encode())
+    assert (final["workflow_state"], final["processing_errors"]) == ("succeeded", [])
+    assert final["summary"]["case_associations_skipped"] == 2
+    assert (await _tree(db))[CLUSTER_A]["parent"] == DOMAIN
 
 
 async def test_a_dry_run_changes_nothing(

@@ -45,6 +45,14 @@ async def test_a_package_listing_parents_first_is_one_read() -> None:
     assert list(shape.has_children) == [1, 1, 0]
 
 
+async def test_a_group_goes_under_its_first_parent_only() -> None:
+    # b has a child (so is a group) and two parents; c is an outcome in two groups.
+    links = [("a", "doc"), ("b", "a"), ("b", "d"), ("c", "b"), ("c", "a")]
+    shape = await _shape(_package(["a", "b", "c", "d"], links))
+    assert [list(shape.parents_of(p)) for p in range(4)] == [[DOCUMENT], [0], [1, 0], []]  # d: no isChildOf
+    assert (shape.associations_skipped, list(shape.has_children)) == (1, [1, 1, 0, 1])
+
+
 async def test_children_before_parents_take_one_more_read_per_level() -> None:
     shape = await _shape(_package(["c", "b", "a"], [("a", "doc"), ("b", "a"), ("c", "b")]))
     assert (shape.reads, list(shape.read_of)) == (3, [2, 1, 0])
