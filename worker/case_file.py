@@ -168,10 +168,8 @@ class CaseFile:
             async for position, item in self._items():
                 if shape.read_of[position] != read:
                     continue
-                row = self._item_row(shape, position, item)
+                batch.append(self._item_row(shape, position, item))
                 emitted += 1
-                if row is not None:
-                    batch.append(row)
                 if len(batch) >= batch_size:
                     yield batch, emitted + 1
                     batch = []
@@ -190,7 +188,7 @@ class CaseFile:
         )
         return self._parsed(1, cells, f'CFDocument "{shape.document_identifier}"')
 
-    def _item_row(self, shape: CaseShape, position: int, item: Any) -> BatchRow | None:
+    def _item_row(self, shape: CaseShape, position: int, item: Any) -> BatchRow:
         row = position + 2
         if not isinstance(item, dict):
             return RowError(row, (f"CFItems[{position}] is not an object",))
