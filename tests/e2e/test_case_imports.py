@@ -408,6 +408,10 @@ async def test_a_multipart_upload_and_bad_parameters(
     assert method["processing_errors"][0][1].startswith(
         "Invalid request parameters for the CASE import: Calculation method calculation_method must be one of"
     )
+    # A retry is the same import again: its parameters too (without them it would succeed).
+    retried = await expect_json(await client.post(f"{IMPORTS}/{method['id']}/retry", headers=admin_headers), 201)
+    again = await wait_for_final_state(client, admin_headers, "accounts/1", retried["id"], run_worker)
+    assert (again["workflow_state"], again["processing_errors"]) == ("failed", method["processing_errors"])
 
     latin = await client.post(
         IMPORTS,
