@@ -8,19 +8,32 @@ the CFDocument is a group (row 1) under the import's target; CFItems[i] is row i
 when some item is isChildOf it, else an outcome; its parents are its isChildOf destinations, or
 the CFDocument's group. worker/case_graph.py reads the package's shape first, in one pass, and
 says in which read of CFItems each item is emitted so that parents come first.
+
+A package written by our export (api/case_export.py) carries each object's exact Canvas values in
+`extensions.outcomeImports`; they are preferred to the values derived from the CASE fields, so that
+the export imports back with no change, and a CFDocument marked `context_root` makes no group.
 """
 
 from __future__ import annotations
 
 import html
 from collections.abc import AsyncIterator, Mapping, Sequence
+from decimal import Decimal
 from typing import Any, Final
 
 import ijson
 
 from shared.errors import ImportFailed
 from shared.storage import Storage
-from worker.case_graph import DOCUMENT, CaseShape, CycleFound, identifier_text, pushed_events, read_shape
+from worker.case_graph import (
+    DOCUMENT,
+    EXTENSION,
+    CaseShape,
+    CycleFound,
+    identifier_text,
+    pushed_events,
+    read_shape,
+)
 from worker.outcome_rules import apply_outcome_row
 from worker.outcomes_file import NUL_IN_CELL, BatchRow, FileLimits
 from worker.rows import Header, OutcomeRow, RowError, parse_header, parse_row
@@ -64,6 +77,31 @@ def _text(value: Any) -> str:
 
 def _points(score: float) -> str:
     return str(int(score)) if score.is_integer() else repr(score)
+
+
+def _number_text(value: Any) -> str | None:
+    """A JSON number of an extension as a CSV cell (digits, never an exponent); None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, int) or value.is_integer():
+        return str(int(value))
+    text = repr(value)
+    return format(Decimal(text), "f") if "e" in text or "E" in text else text
+
+
+def _extension(item: dict[str, Any]) -> dict[str, Any] | None:
+    """The item's `extensions.outcomeImports` object (our export's exact Canvas fields), if any."""
+    extensions = item.get("extensions")
+    found = extensions.get(EXTENSION) if isinstance(extensions, dict) else None
+    return found if isinstance(found, dict) else None
+
+
+def _optional_text(mapping: Mapping[str, Any], key: str, otherwise: str | None) -> str | None:
+    """mapping[key] when the key is there (a string, or None for null/other), else `otherwise`."""
+    if key not in mapping:
+        return otherwise
+    value = mapping[key]
+    return value if isinstance(value, str) else None
 
 
 class CaseFile:
@@ -162,7 +200,8 @@ class CaseFile:
         shape = self._shape
         assert shape is not None, "read_header() first"
         batch_size = self._limits.batch_size
-        batch: list[BatchRow] = [self._document_row(shape)]
+        document_row = self._document_row(shape)
+        batch: list[BatchRow] = [] if document_row is None else [document_row]
         emitted = 0
         for read in range(shape.reads):
             async for position, item in self._items():
@@ -176,12 +215,20 @@ class CaseFile:
         if batch:
             yield batch, emitted + 1
 
-    def _document_row(self, shape: CaseShape) -> BatchRow:
+    def _document_row(self, shape: CaseShape) -> BatchRow | None:
+        """The CFDocument's group row; None for a document that is the context's root (our export
+        of a context with several top-level groups): its children go under the import's target."""
+        extension = shape.document_extension
+        if extension.get("context_root") is True:
+            return None
+        title = extension.get("title")
         cells = self._cells(
             shape.document_identifier,
             "group",
-            case_title("", shape.document_title),
-            case_description(shape.document_description),
+            title if isinstance(title, str) else case_title("", shape.document_title),
+            _optional_text(extension, "description", case_description(shape.document_description))
+            if isinstance(title, str)
+            else case_description(shape.document_description),
             None,
             "",
             [],
@@ -196,7 +243,9 @@ class CaseFile:
         if not identifier:
             return RowError(row, (f"CFItems[{position}] has no identifier",))
         name = f'CFItem "{identifier}"'
-        is_group = bool(shape.has_children[position])
+        extension = _extension(item)
+        # An empty group of our export has no children: its extension says it is a group.
+        is_group = bool(shape.has_children[position]) or bool(extension and extension.get("object_type") == "group")
         if is_group:
             self._group_ids[position] = identifier
         if position in shape.duplicates:
@@ -204,26 +253,49 @@ class CaseFile:
         if position in shape.unknown_parent:
             index = shape.unknown_parent[position]
             return RowError(row, (f"{name}: its parent in CFAssociations[{index}] (isChildOf) is not in the package",))
+        # The document that is the context's root has no group: its children go under the target
+        # (blank parent_guids), which cannot be named beside other parents.
+        document_guid = None if shape.document_extension.get("context_root") is True else shape.document_identifier
         parent_guids = [
-            shape.document_identifier if parent == DOCUMENT else self._group_ids[parent]
-            for parent in shape.parents_of(position)
-        ] or [shape.document_identifier]
+            document_guid if parent == DOCUMENT else self._group_ids[parent] for parent in shape.parents_of(position)
+        ] or [document_guid]
+        guids = " ".join(guid for guid in parent_guids if guid is not None)
         code = _text(item.get("humanCodingScheme"))
         full = _text(item.get("fullStatement"))
         statement = _text(item.get("abbreviatedStatement")) or full
         description = case_description(full, _text(item.get("notes")))
         title = case_title(code, statement)
+        display_name = code or None
+        options: list[str | None] | None = None
+        ratings: Sequence[str] | None = None
+        if extension is not None:  # our export: the exact fields, as a CSV export's cells are
+            exact_title = extension.get("title")
+            title = exact_title if isinstance(exact_title, str) else title
+            description = _optional_text(extension, "description", description)
+            display_name = _optional_text(extension, "display_name", display_name)
+            options = [
+                _optional_text(extension, "calculation_method", None),
+                _number_text(extension.get("calculation_int")),
+                _number_text(extension.get("mastery_points")),
+            ]
+            if isinstance(extension.get("ratings"), list):
+                ratings = [
+                    cell
+                    for rating in extension["ratings"]
+                    if isinstance(rating, dict)
+                    for cell in (_number_text(rating.get("points")) or "", _text(rating.get("description")))
+                ]
         if is_group:
-            cells = self._cells(identifier, "group", title, description, None, " ".join(parent_guids), [])
+            cells = self._cells(identifier, "group", title, description, None, guids, [])
         else:
             rubric = shape.rubrics.get(position)
-            ratings = (
-                [cell for score, text in rubric.levels for cell in (_points(score), html.escape(text))]
-                if rubric
-                else self._default_ratings
-            )
-            guids = " ".join(parent_guids)
-            cells = self._cells(identifier, "outcome", title, description, code or None, guids, ratings)
+            if ratings is None:
+                ratings = (
+                    [cell for score, text in rubric.levels for cell in (_points(score), html.escape(text))]
+                    if rubric
+                    else self._default_ratings
+                )
+            cells = self._cells(identifier, "outcome", title, description, display_name, guids, ratings, options)
         return self._parsed(row, cells, name)
 
     def _cells(
@@ -235,9 +307,13 @@ class CaseFile:
         display_name: str | None,
         parent_guids: str,
         ratings: Sequence[str],
+        options: Sequence[str | None] | None = None,
     ) -> list[bytes | None]:
         # A CSV group row leaves the outcome columns blank.
-        options = self._option_cells if object_type == "outcome" else [None] * len(OPTION_NAMES)
+        if object_type != "outcome":
+            options = [None] * len(OPTION_NAMES)
+        elif options is None:
+            options = self._option_cells
         texts: list[str | None] = [
             vendor_guid,
             object_type,

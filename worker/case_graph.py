@@ -29,6 +29,9 @@ import ijson
 from shared.errors import ImportFailed
 
 IS_CHILD_OF: Final = "isChildOf"
+EXTENSION: Final = "outcomeImports"
+"""The member of an object's `extensions` (CASE 1.1) in which our export (api/case_export.py) carries
+what CASE cannot say: the exact Canvas fields, so that its package imports back with no change."""
 DOCUMENT: Final = -1
 """The parent position of an item whose parent is the CFDocument (its group)."""
 NO_IDENTIFIER: Final = 0
@@ -126,6 +129,9 @@ class CaseShape:
     reads: int
     rubrics: dict[int, Rubric]  # position -> its rubric criterion's levels
     associations_skipped: int  # associations that are not outcomes (other types, or from an unknown item)
+    document_extension: dict[str, Any] = field(default_factory=dict)
+    """The CFDocument's `extensions.outcomeImports` members read: `title`, `description` (strings,
+    None for a JSON null), `context_root` (True: the document is the import's target itself)."""
 
     @property
     def item_count(self) -> int:
@@ -143,6 +149,7 @@ class _Pass:
         self.events_seen = 0
         self.document_count = 0
         self.document: dict[str, str] = {}
+        self.document_extension: dict[str, Any] = {}
         self.item_hashes = array("q")
         self.current_item = NO_IDENTIFIER
         self.edge_child = array("q")
@@ -179,6 +186,9 @@ class _Pass:
             f"{self.assoc_path}.destinationNodeURI.identifier": "destination",
         }
         self.doc_fields = {f"{self.doc}.{name}": name for name in ("identifier", "title", "description", "notes")}
+        self.doc_extension = {
+            f"{self.doc}.extensions.{EXTENSION}.{name}": name for name in ("title", "description", "context_root")
+        }
         self.criterion = f"{prefix}CFRubrics.item.CFRubricCriteria.item"
         self.criterion_item_path = f"{self.criterion}.CFItemURI.identifier"
         self.level_path = f"{self.criterion}.CFRubricCriterionLevels.item"
@@ -220,6 +230,9 @@ class _Pass:
         elif path in self.doc_fields:
             if event in ("string", "number"):
                 self.document[self.doc_fields[path]] = str(value)
+        elif path in self.doc_extension:
+            if event in ("string", "boolean", "null"):
+                self.document_extension[self.doc_extension[path]] = value
         elif path == self.criterion:
             if event == "end_map":
                 self.end_criterion()
@@ -347,6 +360,7 @@ def _shape(state: _Pass, prefix: str, document_identifier: str) -> CaseShape:
         reads=reads,
         rubrics=rubrics,
         associations_skipped=skipped,
+        document_extension=state.document_extension,
     )
 
 
