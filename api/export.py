@@ -17,6 +17,9 @@ client reading at a few KB/s holds no connection that status reads and uploads n
 process streams at most OUTCOME_IMPORTS_MAX_CONCURRENT_EXPORTS exports at once (further ones get
 a 503 with Retry-After), and cuts off one whose client takes nothing for
 OUTCOME_IMPORTS_EXPORT_WRITE_TIMEOUT_SECONDS.
+
+`format=case_json` sends a CASE package instead (api/case_export.py), through the same machinery;
+any other format is a 400.
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from typing import Final
 
 import asyncpg
 from aiohttp import web
 
 from api.auth import authorize_context
+from api.case_export import CASE_JSON, case_chunks
 from api.deps import DEPS
 from api.errors import ApiError, errors_body
 from shared.db.errors import translate_db_errors
@@ -54,6 +59,8 @@ RATINGS = "ratings"
 LINE_END = "\r\n"  # RFC 4180; the importer takes the record separator from the first line
 _CHUNK_BYTES = 64 * 1024
 BUSY_MESSAGE = "Too many exports are running; try again later."
+CSV: Final = "csv"
+FORMATS: Final = (CSV, CASE_JSON)
 
 
 class ExportSlots:
@@ -103,13 +110,19 @@ async def csv_chunks(lines: AsyncIterator[ExportLine]) -> AsyncIterator[bytes]:
 
 
 async def export_outcomes(request: web.Request) -> web.StreamResponse:
-    """Stream the context's active groups and outcomes as `text/csv; charset=utf-8`."""
+    """Stream the context's active groups and outcomes as `text/csv; charset=utf-8`, or with
+    `format=case_json` as a CASE package (`application/json`)."""
     context, _ = await authorize_context(request)
     settings = request.app[DEPS].settings
-    file_name = f"outcomes-{context.type.value.lower()}-{context.id}.csv"
+    export_format = request.query.get("format", CSV)
+    if export_format not in FORMATS:
+        raise ApiError(400, errors_body(f"Unknown format {export_format!r}: use one of {', '.join(FORMATS)}"))
+    is_case = export_format == CASE_JSON
+    extension = "json" if is_case else "csv"
+    file_name = f"outcomes-{context.type.value.lower()}-{context.id}.{extension}"
     response = web.StreamResponse(
         headers={
-            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Type": "application/json; charset=utf-8" if is_case else "text/csv; charset=utf-8",
             "Content-Disposition": f'attachment; filename="{file_name}"',
         }
     )
@@ -125,8 +138,11 @@ async def export_outcomes(request: web.Request) -> web.StreamResponse:
                     server_settings=connection_settings(lock_timeout_seconds=settings.db_statement_timeout_seconds),
                 )
                 try:
-                    async with conn.transaction(readonly=True):
-                        async for chunk in csv_chunks(export_lines(conn, context)):
+                    # The CASE package is several statements: one snapshot for all of them.
+                    isolation = "repeatable_read" if is_case else None
+                    chunks = case_chunks(conn, context) if is_case else csv_chunks(export_lines(conn, context))
+                    async with conn.transaction(isolation=isolation, readonly=True):
+                        async for chunk in chunks:
                             if not response.prepared:
                                 await response.prepare(request)
                             async with asyncio.timeout(settings.export_write_timeout_seconds):
