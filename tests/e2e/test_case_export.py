@@ -27,7 +27,7 @@ from tests.e2e.test_case_imports import (
 from tests.integration.test_export import _insert_many
 from tests.support.canvas import attachment, expect_json, wait_for_final_state
 from tests.support.snapshot import snapshot
-from tests.support.tree import insert_account
+from tests.support.tree import insert_account, insert_group, insert_link, insert_outcome
 
 SUB_CLUSTER = "c6f5b0a2-1d0e-4e8e-9a51-0000000000c1"
 DEEP = "c6f5b0a2-1d0e-4e8e-9a51-0000000000f1"
@@ -235,6 +235,44 @@ async def test_a_course_round_trip(
 
     summary = await reimport(client, admin_headers, run_worker, exported, context)
     assert_nothing_changed(summary, groups=5, outcomes=5)
+    assert await ids_and_content(db) == before
+
+
+async def test_objects_without_a_vendor_guid_take_the_canvas_form_once_then_round_trip_unchanged(
+    client: Any, admin_headers: dict[str, str], run_worker: Any, db: asyncpg.Connection
+) -> None:
+    """Made in Canvas's UI (no vendor_guid), with an outcome linked both in the root and in a group."""
+    context = ("Account", 1)
+    root = await insert_group(db, context, "Site")
+    group = await insert_group(db, context, "Made by hand", parent_id=root)
+    other = await insert_group(db, context, "Another", parent_id=root, vendor_guid="another")
+    outcome = await insert_outcome(db, context, "Hand outcome", description="<p>typed</p>")
+    both = await insert_outcome(db, context, "In root and group", vendor_guid="both")
+    for outcome_id, group_id in ((outcome, group), (both, root), (both, other)):
+        await insert_link(db, outcome_id, group_id)
+
+    exported = await export_case(client, admin_headers, "accounts/1")
+    identifiers = {item["identifier"] for item in exported["CFItems"]}
+    assert identifiers == {f"canvas_outcome_group:{group}", "another", f"canvas_outcome:{outcome}", "both"}
+    parents = {
+        (a["originNodeURI"]["identifier"], a["destinationNodeURI"]["identifier"]) for a in exported["CFAssociations"]
+    }
+    assert ("both", "another") in parents and ("both", exported["CFDocument"]["identifier"]) not in parents
+
+    first = await reimport(client, admin_headers, run_worker, exported, "accounts/1")
+    # As for the CSV export: the guid-less objects take the guid they were named by (Canvas's
+    # rule), a group's NULL description becomes the importer's "" (both updates); the root link of
+    # "both" goes, as the package names its group only.
+    assert (first["groups"]["updated"], first["outcomes"]["updated"]) == (2, 1)
+    assert first["links"] == {"added": 0, "removed": 1}
+    stored = await db.fetchrow("SELECT vendor_guid, description FROM learning_outcome_groups WHERE id = $1", group)
+    assert tuple(stored) == (f"canvas_outcome_group:{group}", "")
+    stored = await db.fetchrow("SELECT vendor_guid FROM learning_outcomes WHERE id = $1", outcome)
+    assert tuple(stored) == (f"canvas_outcome:{outcome}",)
+    before = await ids_and_content(db)
+    again = await export_case(client, admin_headers, "accounts/1")
+    summary = await reimport(client, admin_headers, run_worker, again, "accounts/1")
+    assert_nothing_changed(summary, groups=2, outcomes=2)
     assert await ids_and_content(db) == before
 
 
