@@ -129,19 +129,21 @@ def _rubric(row: asyncpg.Record) -> dict[str, Any]:
     guid, title, changed = row["guid"], row["title"], _time(row["updated_at"])
     rubric_id = _derived("CFRubric", guid)
     criterion_id = _derived("CFRubricCriterion", guid)
-    levels = [
-        {
-            "identifier": _derived("CFRubricCriterionLevel", guid, str(position)),
-            "uri": _uri("CFRubricCriterionLevels", _derived("CFRubricCriterionLevel", guid, str(position))),
-            "description": rating["description"] or "",
-            "quality": rating["description"] or "",
-            "score": rating["points"],
-            "position": position,
-            "rubricCriterionId": criterion_id,
-            "lastChangeDateTime": changed,
-        }
-        for position, rating in enumerate(_ratings(row["ratings"]), start=1)
-    ]
+    levels = []
+    for position, rating in enumerate(_ratings(row["ratings"]), start=1):
+        level_id = _derived("CFRubricCriterionLevel", guid, str(position))
+        levels.append(
+            {
+                "identifier": level_id,
+                "uri": _uri("CFRubricCriterionLevels", level_id),
+                "description": rating["description"] or "",
+                "quality": rating["description"] or "",
+                "score": rating["points"],
+                "position": position,
+                "rubricCriterionId": criterion_id,
+                "lastChangeDateTime": changed,
+            }
+        )
     criterion = {
         "identifier": criterion_id,
         "uri": _uri("CFRubricCriteria", criterion_id),
