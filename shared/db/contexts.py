@@ -12,7 +12,7 @@ from typing import TypeAlias
 import asyncpg
 
 from shared.db.accounts import User
-from shared.db.provisioning import Account, Course
+from shared.db.provisioning import Account, Course, account_from_row, course_from_row
 
 Db: TypeAlias = "asyncpg.Pool | asyncpg.Connection"
 
@@ -64,22 +64,6 @@ ORDER BY c.name, c.id LIMIT $4 OFFSET $5
 """
 
 
-def _account(row: asyncpg.Record) -> Account:
-    return Account(row["id"], row["name"], row["parent_account_id"], row["root_account_id"], row["workflow_state"])
-
-
-def _course(row: asyncpg.Record) -> Course:
-    return Course(
-        row["id"],
-        row["name"],
-        row["course_code"],
-        row["account_id"],
-        row["root_account_id"],
-        row["workflow_state"],
-        row["created_at"],
-    )
-
-
 def _total(rows: Sequence[asyncpg.Record]) -> int:
     return int(rows[0]["total"]) if rows else 0
 
@@ -96,7 +80,7 @@ async def list_accounts(db: Db, user: User, *, limit: int, offset: int) -> tuple
         rows = await db.fetch(SELECT_ROOT_ACCOUNTS, limit, offset)
     else:
         rows = await db.fetch(SELECT_ADMINISTERED_ACCOUNTS, user.id, limit, offset)
-    return [_account(row) for row in rows], _total(rows)
+    return [account_from_row(row) for row in rows], _total(rows)
 
 
 async def list_enrolled_courses(
@@ -104,7 +88,7 @@ async def list_enrolled_courses(
 ) -> tuple[list[Course], int]:
     """The undeleted courses in which the user has an active enrollment of one of these types, by id."""
     rows = await db.fetch(SELECT_ENROLLED_COURSES, user_id, list(enrollment_types), limit, offset)
-    return [_course(row) for row in rows], _total(rows)
+    return [course_from_row(row) for row in rows], _total(rows)
 
 
 def _like_pattern(text: str) -> str:
@@ -119,4 +103,4 @@ async def list_account_courses(
     search term, those whose name or course code contains it (any case) or whose id it is."""
     pattern = None if search_term is None else _like_pattern(search_term)
     rows = await db.fetch(SELECT_ACCOUNT_COURSES, account_id, pattern, search_term, limit, offset)
-    return [_course(row) for row in rows], _total(rows)
+    return [course_from_row(row) for row in rows], _total(rows)

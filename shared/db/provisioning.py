@@ -147,11 +147,11 @@ class Token:
         }
 
 
-def _account(row: asyncpg.Record) -> Account:
+def account_from_row(row: asyncpg.Record) -> Account:
     return Account(row["id"], row["name"], row["parent_account_id"], row["root_account_id"], row["workflow_state"])
 
 
-def _course(row: asyncpg.Record) -> Course:
+def course_from_row(row: asyncpg.Record) -> Course:
     return Course(
         row["id"],
         row["name"],
@@ -184,7 +184,7 @@ RETURNING id, name, parent_account_id, root_account_id, workflow_state
 
 async def insert_root_account(db: Db, name: str) -> Account:
     """Create a root account (no parent, no root)."""
-    return _account(await db.fetchrow(INSERT_ROOT_ACCOUNT, name))
+    return account_from_row(await db.fetchrow(INSERT_ROOT_ACCOUNT, name))
 
 
 INSERT_SUB_ACCOUNT = """
@@ -195,7 +195,7 @@ RETURNING id, name, parent_account_id, root_account_id, workflow_state
 
 async def insert_sub_account(db: Db, name: str, parent_id: int, root_account_id: int) -> Account:
     """Create a sub-account of `parent_id`; `root_account_id` must be the parent's root (or the parent)."""
-    return _account(await db.fetchrow(INSERT_SUB_ACCOUNT, name, parent_id, root_account_id))
+    return account_from_row(await db.fetchrow(INSERT_SUB_ACCOUNT, name, parent_id, root_account_id))
 
 
 SELECT_ACCOUNT = """
@@ -207,7 +207,7 @@ WHERE id = $1 AND workflow_state <> 'deleted'
 async def get_account(db: Db, account_id: int) -> Account | None:
     """The undeleted account with this id, or None."""
     row = await db.fetchrow(SELECT_ACCOUNT, account_id)
-    return None if row is None else _account(row)
+    return None if row is None else account_from_row(row)
 
 
 SELECT_SUB_ACCOUNTS = """
@@ -234,7 +234,7 @@ async def list_sub_accounts(
     """Undeleted children of `parent_id` (all descendants if `recursive`), by id: one page, and the total."""
     query = SELECT_SUB_ACCOUNTS_RECURSIVE if recursive else SELECT_SUB_ACCOUNTS
     rows = await db.fetch(query, parent_id, limit, offset)
-    return [_account(row) for row in rows], (rows[0]["total"] if rows else 0)
+    return [account_from_row(row) for row in rows], (rows[0]["total"] if rows else 0)
 
 
 INSERT_COURSE = """
@@ -245,7 +245,7 @@ RETURNING id, name, course_code, account_id, root_account_id, workflow_state, cr
 
 async def insert_course(db: Db, name: str, course_code: str | None, account_id: int, root_account_id: int) -> Course:
     """Create an unpublished course in `account_id`."""
-    return _course(await db.fetchrow(INSERT_COURSE, name, course_code, account_id, root_account_id))
+    return course_from_row(await db.fetchrow(INSERT_COURSE, name, course_code, account_id, root_account_id))
 
 
 SELECT_COURSE = """
@@ -257,7 +257,7 @@ WHERE id = $1 AND workflow_state <> 'deleted'
 async def get_course(db: Db, course_id: int) -> Course | None:
     """The undeleted course with this id, or None."""
     row = await db.fetchrow(SELECT_COURSE, course_id)
-    return None if row is None else _course(row)
+    return None if row is None else course_from_row(row)
 
 
 # Canvas matches login ids case-insensitively; the unique index (exact match) backs this up under races.
