@@ -178,10 +178,37 @@ def parse_number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+# Python refuses int <-> str conversions past 4,300 digits (a guard against quadratic work);
+# Ruby reads and prints any length.
+_MAX_EXACT_DIGITS: Final = 4000
+
+
+class HugeInteger(int):
+    """A Ruby Integer too long for Python's conversions: it compares as a value beyond every
+    column's range (so every rule rejects it, as Ruby's would), and prints as Ruby prints it."""
+
+    text: str
+
+    def __new__(cls, text: str) -> HugeInteger:
+        value = super().__new__(cls, -(10**19) if text.startswith("-") else 10**19)
+        value.text = text
+        return value
+
+    def __str__(self) -> str:
+        return self.text
+
+    __repr__ = __str__
+
+
 def to_i(text: str) -> int:
     """Ruby `String#to_i`: the leading integer after ASCII whitespace, else 0 (`40.7` -> 40)."""
     match = _LEADING_INTEGER.match(text)
     if match is None:
         return 0
-    number = int(match.group(2).replace("_", ""))
+    digits = match.group(2).replace("_", "")
+    if len(digits) > _MAX_EXACT_DIGITS:
+        digits = digits.lstrip("0") or "0"
+        if len(digits) > _MAX_EXACT_DIGITS:
+            return HugeInteger(("-" if match.group(1) == "-" else "") + digits)
+    number = int(digits)
     return -number if match.group(1) == "-" else number

@@ -225,3 +225,11 @@ def test_split_words_is_ruby_strip_split() -> None:
     assert split_words("a\u00a0b c") == ["a\u00a0b", "c"]
     assert split_words("a\x00") == ["a"]
     assert split_words("\x00") == []
+
+
+def test_to_i_reads_integers_too_long_for_python_s_conversions() -> None:
+    # Python refuses int(str) past 4,300 digits; Ruby reads any length, and so must a rule.
+    huge = to_i("  +00" + "1_234" * 1500 + "xyz")
+    assert str(huge) == "1234" * 1500 and huge > 2**63
+    assert str(to_i("-" + "9" * 5000)) == "-" + "9" * 5000 and to_i("-" + "9" * 5000) < -(2**63)
+    assert to_i("0" * 5000 + "42") == 42  # leading zeros do not count
