@@ -23,6 +23,7 @@ from shared.db.accounts import Context
 from shared.db.pool import JsonText
 from shared.models import ContextType
 from worker.outcome_rules import OutcomeState
+from worker.parse_caches import ParseCache, text_bytes
 from worker.rows import Rating
 from worker.summary import ImportSummary
 
@@ -427,9 +428,13 @@ class BatchState:
 # JSON text <-> ratings. The same scale repeats on most rows of a file, so both directions are
 # cached; a text read back from the database is often one this process wrote, and then gives
 # the very tuple the rows carry, which compares by identity.
+# Bounded in bytes and emptied after every job like the parsers' caches (worker/parse_caches.py):
+# a file of distinct long rating descriptions must not pin memory in the worker.
 _RATINGS_CACHE_LIMIT: Final = 1024
-_json_by_ratings: dict[int, tuple[tuple[Rating, ...], JsonText]] = {}  # id(ratings) -> (ratings, JSON)
-_ratings_by_json: dict[str, tuple[Rating, ...]] = {}
+_JSON_BY_RATINGS: Final = ParseCache[int, tuple[tuple[Rating, ...], JsonText]](_RATINGS_CACHE_LIMIT)
+_json_by_ratings: Final = _JSON_BY_RATINGS.entries  # id(ratings) -> (ratings, JSON)
+_RATINGS_BY_JSON: Final = ParseCache[str, tuple[Rating, ...]](_RATINGS_CACHE_LIMIT)
+_ratings_by_json: Final = _RATINGS_BY_JSON.entries
 
 
 def ratings_json(ratings: tuple[Rating, ...]) -> JsonText:
@@ -439,9 +444,7 @@ def ratings_json(ratings: tuple[Rating, ...]) -> JsonText:
     if cached is not None and cached[0] is ratings:
         return cached[1]
     text = JsonText(json.dumps([{"points": r.points, "description": r.description} for r in ratings]))
-    if len(_json_by_ratings) >= _RATINGS_CACHE_LIMIT:
-        _json_by_ratings.clear()
-    _json_by_ratings[id(ratings)] = (ratings, text)
+    _JSON_BY_RATINGS.remember(id(ratings), (ratings, text), _weight(text))
     _remember_ratings(text, ratings)
     return text
 
@@ -457,6 +460,9 @@ def ratings_from_json(text: str) -> tuple[Rating, ...]:
 
 def _remember_ratings(text: str, ratings: tuple[Rating, ...]) -> None:
     # Parsing `text` gives values equal to `ratings`, field for field (floats round-trip).
-    if len(_ratings_by_json) >= _RATINGS_CACHE_LIMIT:
-        _ratings_by_json.clear()
-    _ratings_by_json[text] = ratings
+    _RATINGS_BY_JSON.remember(text, ratings, _weight(text))
+
+
+def _weight(text: str) -> int:
+    # The JSON text, and the ratings' descriptions, which are about as long.
+    return 2 * text_bytes((text,))

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from worker import batch_state
 from worker.outcome_rules import apply_outcome_row
 from worker.parse_caches import (
     MAX_BYTES,
@@ -16,7 +17,7 @@ from worker.parse_caches import (
     held_parse_cache_bytes,
     text_bytes,
 )
-from worker.rows import OutcomeRow, RowError, parse_header, parse_row
+from worker.rows import OutcomeRow, Rating, RowError, parse_header, parse_row
 
 HEADER = parse_header(
     [b"vendor_guid", b"object_type", b"title", b"parent_guids", b"calculation_method", b"mastery_points", b"ratings"]
@@ -98,3 +99,15 @@ def test_rows_parse_the_same_whether_their_cells_were_cached_or_not(size: int) -
         uncached.append(parse_row(HEADER, 2, record))
     assert cached == uncached
     assert not any(isinstance(row, RowError) for row in cached)
+
+
+def test_the_ratings_json_caches_keep_no_long_scale_and_empty_after_a_job() -> None:
+    clear_parse_caches()
+    usual = (Rating(3.0, "Meets"), Rating(0.0, "Not yet"))
+    long = (Rating(3.0, "x" * 100_000),)
+    assert batch_state.ratings_from_json(batch_state.ratings_json(usual)) == usual
+    assert batch_state.ratings_from_json(batch_state.ratings_json(long)) == long
+    assert [r for r, _ in batch_state._json_by_ratings.values()] == [usual]
+    assert list(batch_state._ratings_by_json.values()) == [usual]
+    clear_parse_caches()
+    assert not batch_state._json_by_ratings and not batch_state._ratings_by_json
