@@ -93,7 +93,13 @@ def create_worker(settings: Settings, *, reconcile: bool = True, **overrides: An
             if settings.bootstrap_token:
                 await ensure_bootstrap_admin(conn, settings.bootstrap_token)
         storage = await stack.enter_async_context(
-            open_storage(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url, s3_region=settings.s3_region)
+            open_storage(
+                settings.storage_url,
+                s3_endpoint_url=settings.s3_endpoint_url,
+                s3_region=settings.s3_region,
+                # A hung read is an outage (StorageUnavailable): the import is tried again later.
+                timeout_seconds=settings.storage_timeout_seconds,
+            )
         )
         registry = WorkerRegistry(max_jobs)
         await registry.register(pool)
