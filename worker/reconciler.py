@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 # Workers silent this long leave the operations views (they show the last hour).
 FORGET_WORKERS_AFTER_SECONDS = 24 * 3600
+# An import created this recently without a job is most likely being enqueued by the API right
+# now: it is enqueued all the same (enqueueing is idempotent), but not reported as lost.
+JUST_CREATED_SECONDS = 10
 _OUTAGES: tuple[type[BaseException], ...] = (DatabaseUnavailable, RedisError, QueueUnavailable, StorageUnavailable)
 
 
@@ -50,8 +53,13 @@ async def reconcile_once(d: Deps, redis: ArqRedis) -> tuple[list[int], list[int]
     lost = sorted(
         abandoned_without_job | set(await missing_jobs(redis, await queries.queued_imports(d.pool)))
     )
+    just_created = set(await queries.created_within(d.pool, lost, JUST_CREATED_SECONDS)) if lost else set()
     for import_id in lost:
-        logger.warning("import_id=%s has no job in Redis; enqueueing it again", import_id)
+        if import_id in just_created:
+            # Most likely the API committed it and is enqueueing it this moment: not a loss.
+            logger.info("import_id=%s (just created) has no job in Redis yet; enqueueing it", import_id)
+        else:
+            logger.warning("import_id=%s has no job in Redis; enqueueing it again", import_id)
         await requeue_import(redis, import_id)
     return abandoned, lost
 

@@ -218,6 +218,16 @@ async def queued_imports(conn: asyncpg.Pool | asyncpg.Connection, limit: int = 1
     return [r["id"] for r in await conn.fetch(SELECT_QUEUED_IMPORTS, limit)]
 
 
+SELECT_CREATED_WITHIN = """
+SELECT id FROM outcome_imports WHERE id = ANY($1::bigint[]) AND created_at > now() - make_interval(secs => $2)
+"""
+
+
+async def created_within(conn: asyncpg.Pool | asyncpg.Connection, import_ids: list[int], seconds: float) -> list[int]:
+    """Those of `import_ids` created less than `seconds` ago."""
+    return [r["id"] for r in await conn.fetch(SELECT_CREATED_WITHIN, import_ids, float(seconds))]
+
+
 async def hand_back(conn: asyncpg.Pool | asyncpg.Connection, import_id: int) -> None:
     """Give back the try a stopping worker's start took (its run was rolled back and runs again)."""
     await conn.execute(UPDATE_HAND_BACK, import_id)
