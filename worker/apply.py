@@ -44,7 +44,7 @@ from worker.batch_loader import BatchRow, load_batch_state, write_batch, write_b
 from worker.batch_state import BatchState, ContextKey, ImportRun
 from worker.group_rows import import_group_row
 from worker.outcome_rows import import_outcome_row
-from worker.rows import GroupRow, OutcomeRow, WorkflowState
+from worker.rows import GroupRow, OutcomeRow, RowError, WorkflowState
 
 __all__ = ["BatchApplier", "ImportRun"]
 
@@ -221,6 +221,8 @@ class BatchApplier:
             else:
                 messages = list(row.messages)
             if messages:
+                if self._run.names_case_items and not isinstance(row, RowError):
+                    messages = _naming_case_item(row, messages)
                 errors.extend((row.row, message) for message in messages)
                 self._run.summary.rows_rejected += 1
             if index % _YIELD_EVERY_ROWS == 0 and self._database_busy():
@@ -238,6 +240,13 @@ class _ReadAhead:
     rows: Sequence[BatchRow]  # the whole batch offered
     part: Sequence[BatchRow]  # the part read: up to its first group deletion
     task: asyncio.Task[BatchState]
+
+
+def _naming_case_item(row: GroupRow | OutcomeRow, messages: list[str]) -> list[str]:
+    """A CASE row's messages, each naming its item as the reader's own do (worker/case_file.py):
+    the row's vendor_guid is the item's identifier; row 1 is the CFDocument."""
+    name = f'{"CFDocument" if row.row == 1 else "CFItem"} "{row.vendor_guid}"'
+    return [f"{name}: {message}" for message in messages]
 
 
 def _through_first_group_deletion(rows: Sequence[BatchRow]) -> Sequence[BatchRow]:

@@ -47,6 +47,8 @@ class ImportRun:
     context: Context
     target_group_id: int | None
     has_course_id_column: bool
+    names_case_items: bool = False
+    """A CASE package's rows: their errors name the item (`CFItem "<identifier>": ...`)."""
     summary: ImportSummary = field(default_factory=ImportSummary, compare=False)
     """What its rows have done so far (counted as they are applied)."""
     context_key: ContextKey = field(init=False, compare=False)

@@ -272,7 +272,13 @@ async def _import_file(
     header = await file.read_header()
     if header is None:
         return _FileResult(0, ImportSummary())  # only a BOM: no records, nothing to import (spec §4.4)
-    run = ImportRun(outcome_import.id, context, outcome_import.target_group_id, header.has_course_id)
+    run = ImportRun(
+        outcome_import.id,
+        context,
+        outcome_import.target_group_id,
+        header.has_course_id,
+        names_case_items=isinstance(file, CaseFile),
+    )
     if isinstance(file, CaseFile):
         # Progress counts items, not the JSON's lines; the summary, the associations skipped.
         reporter.line_count = file.record_count

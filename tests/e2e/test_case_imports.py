@@ -343,10 +343,11 @@ async def test_unknown_parents_and_bad_items_are_row_errors_naming_the_item(
     assert final["workflow_state"] == "succeeded"
     errors = await _errors(client, admin_headers, final)
     assert errors == [
-        # TELL is in CLUSTER_A and CLUSTER_B: as for a CSV row, a parent not made is a row error.
-        (5, f'Parent references not found prior to this row: ["{CLUSTER_B}"]'),
+        # TELL is in CLUSTER_A and CLUSTER_B: as for a CSV row, a parent not made is a row error,
+        # naming its item as every error of a CASE import does.
+        (5, f'CFItem "{TELL}": Parent references not found prior to this row: ["{CLUSTER_B}"]'),
         (6, f'CFItem "{CLUSTER_B}": its parent in CFAssociations[5] (isChildOf) is not in the package'),
-        (7, f'Parent references not found prior to this row: ["{CLUSTER_B}"]'),
+        (7, f'CFItem "{COMPARE}": Parent references not found prior to this row: ["{CLUSTER_B}"]'),
         (9, f'CFItem "{COUNT}": an earlier CFItem or the CFDocument has the same identifier'),
         (10, "CFItems[8] has no identifier"),
         (11, 'CFItem "bad guid": The "vendor_guid" field must have no spaces'),
