@@ -86,11 +86,13 @@ function randomKey() {
 
 // Upload `file` as a multipart `attachment`, reporting upload progress (0..1) to `onProgress`.
 // An Idempotency-Key makes a retried request answer the same import instead of a second one.
-// Aborting `signal` stops the upload; nothing is stored then.
-export function upload(path, file, { dryRun, onProgress, signal }) {
+// Aborting `signal` stops the upload; nothing is stored then. An `importType` other than Canvas's
+// default (`case_json` for a CASE package) goes as a form field before the file, as the CLI sends it.
+export function upload(path, file, { dryRun, importType, onProgress, signal }) {
   return new Promise((resolve, reject) => {
     const form = new FormData();
     if (dryRun) form.append("dry_run", "true"); // before the file: the server reads fields up to it
+    if (importType && importType !== "instructure_csv") form.append("import_type", importType);
     form.append("attachment", file, file.name);
     const xhr = new XMLHttpRequest();
     xhr.open("POST", dryRun ? `${path}?dry_run=true` : path);

@@ -4,6 +4,7 @@
 
 import { h } from "/dashboard/static/dom.js";
 import { getAll, offersDryRun, signOut, startSession } from "./api.js";
+import { fileKind } from "./format.js";
 import { RecentImports } from "./recent.js";
 import { ImportResult } from "./result.js";
 import { OutcomeTree } from "./tree.js";
@@ -154,7 +155,7 @@ function setTargetGroup(group) {
 function setFile(file) {
   state.file = file;
   $("file-chosen").textContent = file
-    ? `${file.name} (${file.size.toLocaleString()} bytes)`
+    ? `${fileKind(file).label}: ${file.name} (${file.size.toLocaleString()} bytes)`
     : "No file chosen.";
   $("form-error").textContent = "";
 }
@@ -187,14 +188,14 @@ function wireFileForm() {
   $("upload-form").addEventListener("submit", (event) => {
     event.preventDefault();
     if (!state.file) {
-      $("form-error").textContent = "Choose a CSV file first.";
+      $("form-error").textContent = "Choose an Outcomes CSV file or a CASE package first.";
       input.focus();
       return;
     }
     const start = $("start");
     start.disabled = true;
     result
-      .start(state.contextPath, state.targetGroup?.id, state.file, mode() === "check")
+      .start(state.contextPath, state.targetGroup?.id, state.file, mode() === "check", fileKind(state.file))
       .catch(showFatal)
       .finally(() => {
         start.disabled = false;

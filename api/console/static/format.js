@@ -16,7 +16,14 @@ export function stateText(item) {
 }
 
 export const isPending = (item) => item.workflow_state === "created" || item.workflow_state === "importing";
-export const kindText = (item) => (item.dry_run ? "Check only" : "Import");
+export const kindText = (item) =>
+  `${item.dry_run ? "Check only" : "Import"}${item.data?.import_type === "case_json" ? " (CASE)" : ""}`;
+
+// What a chosen file is, from its name or type: a CASE package (JSON) or an Outcomes CSV.
+export function fileKind(file) {
+  const json = /\.json$/i.test(file.name) || file.type === "application/json";
+  return json ? { importType: "case_json", label: "CASE package" } : { importType: "instructure_csv", label: "Outcomes CSV" };
+}
 
 // Errors found so far; before the server counted them, the ones Canvas's JSON lists.
 export function errorCount(item) {

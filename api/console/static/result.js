@@ -1,6 +1,7 @@
 // One import followed from upload to end: the upload's progress (XMLHttpRequest), then the
 // processing's (polling GET .../outcome_imports/:id), a cancel button while it waits or runs,
-// and when it ends its summary and every error.
+// and when it ends its summary and every error; a failed one can be retried (POST .../retry: a new
+// import of the same stored file), which is then followed the same way.
 
 import { h } from "/dashboard/static/dom.js";
 import { ApiError, get, post, upload } from "./api.js";
@@ -39,6 +40,7 @@ export class ImportResult {
     this.processingText = section.querySelector("#processing-text");
     this.state = section.querySelector("#state");
     this.cancelButton = section.querySelector("#cancel");
+    this.retryButton = section.querySelector("#retry");
     this.summary = section.querySelector("#summary");
     this.errors = new ErrorsTable(section.querySelector("#errors"));
     this.dialog = document.getElementById("confirm");
@@ -48,6 +50,7 @@ export class ImportResult {
       if (this.uploading) this.uploading.abort();
       else this.askToCancel();
     });
+    this.retryButton.addEventListener("click", () => this.askToRetry());
   }
 
   // Stop following (and uploading) anything: another account or course was chosen.
@@ -65,6 +68,7 @@ export class ImportResult {
     this.summary.hidden = true;
     this.errors.hide();
     this.cancelButton.hidden = true;
+    this.retryButton.hidden = true;
     this.current = null;
   }
 
@@ -73,8 +77,11 @@ export class ImportResult {
   }
 
   // Upload `file` into the context, then follow the import it makes; resolves once it is uploaded.
-  async start(contextPath, groupId, file, dryRun) {
-    this.reset(dryRun ? `Checking ${file.name}: nothing will be changed` : `Importing ${file.name}`);
+  // `kind` is what the file is (format.js fileKind): its label and the import_type it is sent as.
+  async start(contextPath, groupId, file, dryRun, kind) {
+    this.reset(
+      dryRun ? `Checking ${kind.label} ${file.name}: nothing will be changed` : `Importing ${kind.label} ${file.name}`,
+    );
     const generation = this.generation;
     this.contextPath = contextPath;
     this.uploadBar.value = 0;
@@ -93,6 +100,7 @@ export class ImportResult {
     try {
       created = await upload(path, file, {
         dryRun,
+        importType: kind.importType,
         signal: controller.signal,
         onProgress: (fraction) => {
           const percent = Math.floor(fraction * 100);
@@ -206,6 +214,7 @@ export class ImportResult {
       this.processingText.textContent = "Stopped";
       this.setState(`${item.dry_run ? "Check" : "Import"} #${item.id} failed, so nothing of it was applied: ${message}`);
     }
+    this.retryButton.hidden = item.workflow_state !== "failed";
     this.renderSummary(item);
     if (item.workflow_state === "succeeded" && count > 0) {
       const errorsPath = item.errors_url
@@ -238,22 +247,51 @@ export class ImportResult {
     this.summary.querySelector("#summary-more").textContent =
       `Links between groups and outcomes: ${(links.added ?? 0).toLocaleString()} added, ` +
       `${(links.removed ?? 0).toLocaleString()} removed. Rows rejected: ${(summary.rows_rejected ?? 0).toLocaleString()}.`;
+    // A CASE package's associations that are neither "is child of" (the tree) nor read otherwise.
+    const skipped = summary.case_associations_skipped;
+    const caseLine = this.summary.querySelector("#summary-case");
+    caseLine.hidden = typeof skipped !== "number";
+    caseLine.textContent =
+      typeof skipped === "number" ? `CASE associations skipped (not part of the tree): ${skipped.toLocaleString()}.` : "";
     this.summary.hidden = false;
   }
 
-  askToCancel() {
-    const item = this.current;
-    if (!item || !isPending(item)) return;
-    this.dialog.querySelector("#confirm-text").textContent =
-      `Import #${item.id} will stop and nothing of it will be applied. This cannot be undone.`;
+  // The console's confirmation: a modal dialog whose first button (focused, and Escape) does nothing.
+  confirm({ title, text, keep, act, danger }, onConfirm, returnTo) {
+    this.dialog.querySelector("#confirm-title").textContent = title;
+    this.dialog.querySelector("#confirm-text").textContent = text;
+    this.dialog.querySelector("#confirm-keep").textContent = keep;
+    const doIt = this.dialog.querySelector("#confirm-do");
+    doIt.textContent = act;
+    doIt.className = danger ? "danger" : "";
     this.dialog.returnValue = "";
     this.dialog.addEventListener(
       "close",
       async () => {
         if (this.dialog.returnValue !== "confirm") {
-          this.cancelButton.focus();
+          returnTo.focus();
           return;
         }
+        await onConfirm();
+      },
+      { once: true },
+    );
+    this.dialog.showModal();
+  }
+
+  askToCancel() {
+    const item = this.current;
+    if (!item || !isPending(item)) return;
+    const question = {
+      title: "Cancel this import?",
+      text: `Import #${item.id} will stop and nothing of it will be applied. This cannot be undone.`,
+      keep: "Keep it",
+      act: "Cancel the import",
+      danger: true,
+    };
+    this.confirm(
+      question,
+      async () => {
         try {
           await post(`${this.contextPath}/outcome_imports/${item.id}/cancel`);
           this.setState(`Cancelling import #${item.id}…`);
@@ -262,8 +300,43 @@ export class ImportResult {
         }
         this.state.focus();
       },
-      { once: true },
+      this.cancelButton,
     );
-    this.dialog.showModal();
+  }
+
+  askToRetry() {
+    const item = this.current;
+    if (!item || item.workflow_state !== "failed") return;
+    const what = item.dry_run ? "check" : "import";
+    const question = {
+      title: `Retry this ${what}?`,
+      text: `A new ${what} of the same stored file starts and is followed here; ${what} #${item.id} stays as it is, failed.`,
+      keep: "Not now",
+      act: `Retry the ${what}`,
+      danger: false,
+    };
+    this.confirm(question, () => this.retry(item), this.retryButton);
+  }
+
+  async retry(item) {
+    let created;
+    try {
+      created = await post(`${this.contextPath}/outcome_imports/${item.id}/retry`);
+    } catch (error) {
+      // 409: it cannot be retried (no longer failed, or its file is no longer stored).
+      this.setState(`Could not retry ${item.dry_run ? "check" : "import"} #${item.id}: ${error.message}`);
+      this.retryButton.focus();
+      return;
+    }
+    this.reset(`Retry of ${item.dry_run ? "check" : "import"} #${item.id}`);
+    const generation = this.generation;
+    this.uploadBar.value = 100;
+    this.uploadText.textContent = "Stored file";
+    this.processingBar.value = 0;
+    this.processingText.textContent = "Not started";
+    this.setState(`Import #${created.id} retries #${item.id} with the same file.`);
+    this.state.focus();
+    this.onStarted(created);
+    this.follow(created, generation).catch((error) => this.setState(`Could not follow the import: ${error.message}`));
   }
 }

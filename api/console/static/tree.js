@@ -49,7 +49,13 @@ export class OutcomeTree {
     const item = h(
       "li",
       { class: "group" },
-      h("div", { class: "node" }, toggle, group.vendor_guid ? h("span", { class: "guid" }, group.vendor_guid) : null, choose),
+      h(
+        "div",
+        { class: "node" },
+        toggle,
+        group.vendor_guid ? h("span", { class: "guid", title: group.vendor_guid }, group.vendor_guid) : null,
+        choose,
+      ),
       children,
     );
     let loaded = false;
@@ -117,7 +123,7 @@ export class OutcomeTree {
       "li",
       { class: "outcome" },
       h("span", { class: "outcome-title" }, outcome.title),
-      outcome.vendor_guid ? h("span", { class: "guid" }, outcome.vendor_guid) : null,
+      outcome.vendor_guid ? h("span", { class: "guid", title: outcome.vendor_guid }, outcome.vendor_guid) : null,
     );
   }
 }
