@@ -2,13 +2,15 @@
 
 Serves the API (api.app.create_app) on a loopback port against an existing database, e.g. the one
 `scripts/profile_import.py 100000 --district --keep --db oi_export` leaves behind, and reads
-`GET /api/v1/accounts/:id/outcome_export` as fast as the client can. Prints bytes, seconds and
-MB/s (1 MB = 10^6 bytes) of the whole response, first byte included; with `--profile` the top
-functions of the process (client and server share it: the client's part is small). `--save PATH`
-keeps the file, to compare two versions of the export byte for byte.
+`GET /api/v1/accounts/:id/outcome_export` (`--format case_json`: the CASE package) as fast as the
+client can. Prints bytes, seconds and MB/s (1 MB = 10^6 bytes) of the whole response, first byte
+included; with `--profile` the top functions of the process (client and server share it: the
+client's part is small). `--save PATH` keeps the file, to compare two versions of the export byte
+for byte.
 
     .venv/bin/python scripts/profile_export.py --db oi_export --account 1 --runs 3
     .venv/bin/python scripts/profile_export.py --db oi_export --profile --save /tmp/export.csv
+    .venv/bin/python scripts/profile_export.py --db oi_export --format case_json --runs 3
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ async def _main(args: argparse.Namespace) -> None:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        url = f"http://127.0.0.1:{port}/api/v1/accounts/{args.account}/outcome_export"
+        url = f"http://127.0.0.1:{port}/api/v1/accounts/{args.account}/outcome_export?format={args.format}"
         try:
             profiler = cProfile.Profile() if args.profile else None
             for run in range(1, args.runs + 1):
@@ -101,6 +103,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", default="oi_prof", help="database on the server in DATABASE_URL")
     parser.add_argument("--account", type=int, default=1, help="the account whose outcomes are exported")
+    parser.add_argument("--format", choices=("csv", "case_json"), default="csv", help="the export's format")
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--profile", action="store_true", help="cProfile the process")
     parser.add_argument("--save", type=Path, help="write the exported file here")
