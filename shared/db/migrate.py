@@ -42,15 +42,16 @@ INSERT_APPLIED_MIGRATION = "INSERT INTO schema_migrations (version, name, checks
 UPDATE_MISSING_CHECKSUM = "UPDATE schema_migrations SET checksum = $2 WHERE version = $1 AND checksum IS NULL"
 SELECT_OUTCOMES_CONTEXT_INDEX_EXISTS = "SELECT to_regclass('learning_outcomes_context_idx') IS NOT NULL"
 
-# 0005 was edited after it had been committed: for a while it ended with
-# `DROP INDEX learning_outcomes_context_idx;`. It is back to its committed text, and the DROP INDEX
-# is migration 0013 (IF EXISTS), so databases that applied either text converge. A database that
-# applied the edited text did nothing wrong and must still start, so that text's checksum is
+# 0005 was edited after it had been committed: its first text lacked the final
+# `DROP INDEX learning_outcomes_context_idx;`, so databases that applied that text kept the index.
+# The file stays as it now reads (a committed migration never changes again), and migration 0013
+# drops the index IF EXISTS, so databases that applied either text converge. A database that
+# applied the first text did nothing wrong and must still start, so that text's checksum is
 # accepted for 0005 as well as the file's; any other change to 0005 is refused like any other.
 # Checksums were first recorded after the edit: see _backfill_checksums for how a database that
-# applied the edited text comes to record this one.
-EDITED_0005_CHECKSUM = "61f4c3bee4e7b1771f318e7a3ef0b874a6a37efa445cd1d5ba5916c2f9ddbacb"
-EARLIER_CHECKSUMS: dict[int, frozenset[str]] = {5: frozenset({EDITED_0005_CHECKSUM})}
+# applied the first text comes to record this one.
+FIRST_0005_CHECKSUM = "9f1e64bfa469f07c3258927d49ef980a4dd75a6ab31765172c82c79ea7977044"
+EARLIER_CHECKSUMS: dict[int, frozenset[str]] = {5: frozenset({FIRST_0005_CHECKSUM})}
 
 
 @dataclass(frozen=True)
@@ -110,17 +111,17 @@ async def _backfill_checksums(
     """Record a checksum for each migration applied before checksums were recorded (once: only
     where there is none), trusting that the database applied what the file says now.
 
-    Except 0005, whose text was edited for a while: a database that applied the edited text has
-    no learning_outcomes_context_idx until 0013 runs (0001 creates it; only the edited 0005 and
-    0013 drop it), so it records the edited text's checksum. The record says what it applied.
+    Except 0005, whose text was edited after it was committed: a database that applied the first
+    text still has learning_outcomes_context_idx until 0013 runs (0001 creates it; only the edited
+    0005 and 0013 drop it), so it records the first text's checksum. The record says what it applied.
     """
     result = dict(applied)
     for version, checksum in applied.items():
         if checksum is not None or version not in by_version:
             continue
         checksum = by_version[version].checksum
-        if version == 5 and 13 not in applied and not await conn.fetchval(SELECT_OUTCOMES_CONTEXT_INDEX_EXISTS):
-            checksum = EDITED_0005_CHECKSUM
+        if version == 5 and 13 not in applied and await conn.fetchval(SELECT_OUTCOMES_CONTEXT_INDEX_EXISTS):
+            checksum = FIRST_0005_CHECKSUM
         await conn.execute(UPDATE_MISSING_CHECKSUM, version, checksum)
         result[version] = checksum
     return result

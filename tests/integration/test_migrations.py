@@ -1,6 +1,7 @@
 """Migrations: a re-run is a no-op, a database ahead of the code or a changed migration file is refused
 (by the migrator and by every process that starts on it), and databases that applied either text of
-0005 (it was edited after it was committed; the edit is now 0013) end with the same schema."""
+0005 (it was edited after it was committed; 0013 makes its change for every database) end with the
+same schema."""
 
 from __future__ import annotations
 
@@ -16,13 +17,13 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from shared.db.migrate import EDITED_0005_CHECKSUM, MIGRATIONS_DIR, migrate, read_migrations
+from shared.db.migrate import FIRST_0005_CHECKSUM, MIGRATIONS_DIR, migrate, read_migrations
 from shared.errors import MigrationChanged, SchemaAheadOfCode
 from tests.conftest import _with_database
 from tests.faults import REPO_ROOT
 from tests.support.seaweedfs import free_ports
 
-# What commit 5b28e2e appended to 0005 (the index is dropped by 0013 now).
+# What commit 5b28e2e appended to 0005 after it had been committed (0013 drops the index for all).
 EDITED_0005_TAIL = (
     "\n-- No query looks outcomes up by their owner (they are found by guid, by id, and through links),\n"
     "-- and every index is maintained on every insert.\n"
@@ -134,16 +135,21 @@ async def test_a_deleted_migration_file_is_refused(blank_database: str, tmp_path
         await migrate(blank_database, directory)
 
 
-async def test_0005_is_its_committed_text_and_only_the_edited_text_is_accepted_besides(
+def _first_0005_text() -> str:
+    edited = (MIGRATIONS_DIR / "0005_bulk_load.sql").read_text()
+    assert edited.endswith(EDITED_0005_TAIL)
+    return edited.removesuffix(EDITED_0005_TAIL)
+
+
+async def test_0005_keeps_its_text_and_only_its_first_text_is_accepted_besides(
     blank_database: str, tmp_path: Path
 ) -> None:
-    original = (MIGRATIONS_DIR / "0005_bulk_load.sql").read_text()
-    assert "DROP INDEX" not in original
-    assert hashlib.sha256((original + EDITED_0005_TAIL).encode()).hexdigest() == EDITED_0005_CHECKSUM
+    first = _first_0005_text()
+    assert hashlib.sha256(first.encode()).hexdigest() == FIRST_0005_CHECKSUM
 
     directory = _copy_of_migrations(tmp_path)
     await migrate(blank_database, directory)
-    (directory / "0005_bulk_load.sql").write_text(original + "-- another edit\n")
+    (directory / "0005_bulk_load.sql").write_text(first + "-- another edit\n")
     with pytest.raises(MigrationChanged, match=r"0005_bulk_load\.sql has changed"):
         await migrate(blank_database, directory)
 
@@ -154,9 +160,8 @@ async def test_a_database_migrated_before_checksums_converges_whichever_0005_it_
 ) -> None:
     # As the code before this change left a database: 0001-0012 applied (0005 as it then read), no checksums.
     directory = _copy_of_migrations(tmp_path, up_to=12)
-    if edited:
-        with (directory / "0005_bulk_load.sql").open("a") as f:
-            f.write(EDITED_0005_TAIL)
+    if not edited:
+        (directory / "0005_bulk_load.sql").write_text(_first_0005_text())
     await migrate(blank_database, directory)
     await _execute(blank_database, "ALTER TABLE schema_migrations DROP COLUMN checksum")
 
@@ -165,7 +170,7 @@ async def test_a_database_migrated_before_checksums_converges_whichever_0005_it_
     assert applied[0] == "0013_drop_outcomes_context_index"
     recorded = {r[0]: r[1] for r in await _fetch(blank_database, "SELECT version, checksum FROM schema_migrations")}
     assert recorded == {
-        m.version: EDITED_0005_CHECKSUM if edited and m.version == 5 else m.checksum for m in read_migrations()
+        m.version: FIRST_0005_CHECKSUM if not edited and m.version == 5 else m.checksum for m in read_migrations()
     }
     # The same schema as a database migrated from scratch by this code (the session's template).
     assert await _fetch(blank_database, SELECT_SCHEMA) == await _fetch(test_database[0], SELECT_SCHEMA)

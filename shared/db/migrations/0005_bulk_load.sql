@@ -13,3 +13,7 @@ ALTER TABLE learning_outcomes DROP CONSTRAINT learning_outcomes_root_account_id_
 -- and makes every index insert and probe a memcmp instead of a locale comparison.
 ALTER TABLE learning_outcomes ALTER COLUMN vendor_guid TYPE text COLLATE "C";
 ALTER TABLE learning_outcome_groups ALTER COLUMN vendor_guid TYPE text COLLATE "C";
+
+-- No query looks outcomes up by their owner (they are found by guid, by id, and through links),
+-- and every index is maintained on every insert.
+DROP INDEX learning_outcomes_context_idx;
