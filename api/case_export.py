@@ -99,7 +99,7 @@ def _rubric(row: asyncpg.Record) -> bytes:
     ).encode()
 
 
-async def _document(conn: asyncpg.Connection, context: Context) -> tuple[dict[str, Any], int]:
+async def case_document(conn: asyncpg.Connection, context: Context) -> tuple[dict[str, Any], int]:
     """The CFDocument, and the id of the group it is (0 when it stands for the root)."""
     root = await case_export.prepare(conn, context)
     if root is not None and len(root["top_groups"]) == 1 and not root["has_root_links"]:
@@ -130,7 +130,7 @@ async def _document(conn: asyncpg.Connection, context: Context) -> tuple[dict[st
 async def case_pieces(conn: asyncpg.Connection, context: Context) -> AsyncIterator[bytes]:
     """The package, piece by piece. Inside a REPEATABLE READ transaction (several statements
     must see one snapshot)."""
-    document, group_id = await _document(conn, context)
+    document, group_id = await case_document(conn, context)
     document_guid = document["identifier"]
     yield b'{"CFDocument":' + _json(document) + b',\n"CFItems":['
     separator = b"\n"

@@ -1,7 +1,7 @@
 """The CASE export's objects as api/case_export.py built them in Python before PostgreSQL wrote
 their JSON (shared/db/case_export.py), with the queries it read: a reference for
 tests/integration/test_case_export_json.py only, which holds the new package equal to this one's
-once parsed."""
+once parsed. The CFDocument was not rewritten: it comes from api/case_export.py itself."""
 
 from __future__ import annotations
 
@@ -14,14 +14,13 @@ from urllib.parse import quote
 
 import asyncpg
 
-from api.case_export import document_identifier
+from api.case_export import case_document
 from shared.db import case_export
 from shared.db.accounts import Context
 from shared.db.export import _VISIBLE_TREE
 
 EXTENSION: Final = "outcomeImports"
 _NAMESPACE: Final = uuid.UUID("5e0f6a2c-8d47-4c1e-9a3b-0c2f1d7e6b58")
-_CREATOR: Final = "outcome-imports"
 
 _OUTCOME_GUID = "CROSS JOIN LATERAL (SELECT coalesce(nullif(o.vendor_guid, ''), 'canvas_outcome:' || o.id) AS guid) v"
 
@@ -192,38 +191,10 @@ def _rubric(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-async def _document(conn: asyncpg.Connection, context: Context) -> tuple[dict[str, Any], int]:
-    """The CFDocument, and the id of the group it is (0 when it stands for the root)."""
-    root = await case_export.prepare(conn, context)
-    if root is not None and len(root["top_groups"]) == 1 and not root["has_root_links"]:
-        group_id = root["top_groups"][0]
-        group = await case_export.group(conn, group_id)
-        identifier, title, description = group["guid"], group["title"], group["description"]
-        extension: dict[str, Any] = {"title": title, "description": description}
-        updated_at = group["updated_at"]
-    else:
-        identifier = document_identifier(context)
-        title = root["title"] if root is not None else context.name
-        description = root["description"] if root is not None else None
-        extension = {"context_root": True, "title": title, "description": description}
-        group_id = 0
-        updated_at = root["updated_at"] if root is not None else None
-    document = {
-        "identifier": identifier,
-        "uri": _uri("CFDocuments", identifier),
-        "creator": _CREATOR,
-        "title": title,
-        "lastChangeDateTime": _time(updated_at),
-        "caseVersion": "1.1",
-        "extensions": {EXTENSION: extension},
-    }
-    return document, group_id
-
-
 async def case_pieces(conn: asyncpg.Connection, context: Context) -> AsyncIterator[bytes]:
     """The package, piece by piece. Inside a REPEATABLE READ transaction (several statements
     must see one snapshot)."""
-    document, group_id = await _document(conn, context)
+    document, group_id = await case_document(conn, context)
     document_guid = document["identifier"]
     yield b'{"CFDocument":' + _json(document) + b',\n"CFItems":['
     separator = b"\n"
