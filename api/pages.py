@@ -18,7 +18,7 @@ from aiohttp import web
 
 from api.errors import Handler, resource_not_found, unauthorized
 from api.params import body_errors
-from api.sessions import same_origin
+from api.sessions import same_origin, session_user
 
 # Paths of pages and of what they alone read; every other response is the API's.
 PAGE_PATHS = frozenset({"/", "/login"})
@@ -78,6 +78,28 @@ def static_handler(files: Mapping[str, Path]) -> Handler:
 
 def see_other(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
+
+
+def page_handler(page: Path, login_url: str) -> Handler:
+    """A page for a signed-in browser; without a session, a redirect to its sign-in form."""
+
+    async def signed_in_page(request: web.Request) -> web.StreamResponse:
+        if await session_user(request) is None:
+            return see_other(login_url)
+        return web.FileResponse(page)
+
+    return signed_in_page
+
+
+def sign_in_form_handler(form: SignInForm, page_url: str) -> Handler:
+    """The sign-in form; a browser signed in already goes on to the page."""
+
+    async def sign_in_form(request: web.Request) -> web.StreamResponse:
+        if await session_user(request) is not None:
+            return see_other(page_url)
+        return form.render()
+
+    return sign_in_form
 
 
 @dataclass(frozen=True, slots=True)

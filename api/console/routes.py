@@ -11,8 +11,18 @@ from pathlib import Path
 from aiohttp import web
 
 from api.deps import DEPS
-from api.pages import INVALID_TOKEN, MISSING_TOKEN, SignInForm, posted_token, see_other, static_files, static_handler
-from api.sessions import session_user, sign_in
+from api.pages import (
+    INVALID_TOKEN,
+    MISSING_TOKEN,
+    SignInForm,
+    page_handler,
+    posted_token,
+    see_other,
+    sign_in_form_handler,
+    static_files,
+    static_handler,
+)
+from api.sessions import sign_in
 from shared.db.accounts import user_for_token
 from shared.db.contexts import may_import_somewhere
 from shared.db.errors import translate_db_errors
@@ -33,19 +43,8 @@ MAY_NOT_IMPORT = (
 )
 
 
-@routes.get(CONSOLE_URL)
-async def console(request: web.Request) -> web.StreamResponse:
-    """The console; without a session, the sign-in form."""
-    if await session_user(request) is None:
-        return see_other(LOGIN_URL)
-    return web.FileResponse(_INDEX)
-
-
-@routes.get(LOGIN_URL)
-async def login_form(request: web.Request) -> web.Response:
-    if await session_user(request) is not None:
-        return see_other(CONSOLE_URL)
-    return _LOGIN.render()
+routes.get(CONSOLE_URL)(page_handler(_INDEX, LOGIN_URL))
+routes.get(LOGIN_URL)(sign_in_form_handler(_LOGIN, CONSOLE_URL))
 
 
 @routes.post(LOGIN_URL)

@@ -6,8 +6,18 @@ from pathlib import Path
 
 from aiohttp import web
 
-from api.pages import INVALID_TOKEN, MISSING_TOKEN, SignInForm, posted_token, see_other, static_files, static_handler
-from api.sessions import session_user, sign_in
+from api.pages import (
+    INVALID_TOKEN,
+    MISSING_TOKEN,
+    SignInForm,
+    page_handler,
+    posted_token,
+    see_other,
+    sign_in_form_handler,
+    static_files,
+    static_handler,
+)
+from api.sessions import sign_in
 
 routes = web.RouteTableDef()
 
@@ -21,19 +31,8 @@ DASHBOARD_URL = "/dashboard"
 LOGIN_URL = "/dashboard/login"
 
 
-@routes.get(DASHBOARD_URL)
-async def dashboard(request: web.Request) -> web.StreamResponse:
-    """The dashboard page; without a session, the sign-in form."""
-    if await session_user(request) is None:
-        return see_other(LOGIN_URL)
-    return web.FileResponse(_INDEX)
-
-
-@routes.get(LOGIN_URL)
-async def login_form(request: web.Request) -> web.Response:
-    if await session_user(request) is not None:
-        return see_other(DASHBOARD_URL)
-    return _LOGIN.render()
+routes.get(DASHBOARD_URL)(page_handler(_INDEX, LOGIN_URL))
+routes.get(LOGIN_URL)(sign_in_form_handler(_LOGIN, DASHBOARD_URL))
 
 
 @routes.post(LOGIN_URL)
