@@ -24,6 +24,7 @@ from shared.db import import_emails
 from shared.mail import SmtpServer as SmtpUrl
 from shared.queue import redis_settings, requeue_import
 from shared.settings import Settings
+from tests.faults import wait_until
 from tests.support.canvas import attachment, expect_json
 from tests.support.smtp import Inbox, SmtpServer
 from worker.deps import deps
@@ -70,14 +71,6 @@ async def running_worker(settings: Settings) -> AsyncIterator[ImportWorker]:
         await worker.close()
 
 
-async def wait_until(condition: Callable[[], Awaitable[Any]], what: str, within: float = 30) -> Any:
-    deadline = time.monotonic() + within
-    while not (value := await condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)  # polling interval
-    return value
-
-
 async def make_importer(
     client: Any, admin: dict[str, str], login: str, *, name: str = "Jane Doe", channel: dict[str, str] | None = None
 ) -> tuple[int, dict[str, str]]:
@@ -120,7 +113,7 @@ async def wait_for_email_state(db: asyncpg.Connection, import_id: int, state: st
         row = await email_row(db, import_id)
         return row if row is not None and row["state"] == state else None
 
-    result: dict[str, Any] = await wait_until(reached, f"the email of import {import_id} to be {state}")
+    result: dict[str, Any] = await wait_until(reached, within=30, what=f"the email of import {import_id} to be {state}")
     return result
 
 
@@ -301,12 +294,12 @@ async def test_an_email_waits_out_an_smtp_server_that_is_away_and_is_sent_once(
             row = await email_row(db, import_id)
             return row if row is not None and row["attempts"] >= 2 and row["state"] == "pending" else None
 
-        row = await wait_until(refused_twice, "two refused tries")
+        row = await wait_until(refused_twice, within=30, what="two refused tries")
         assert "Connect" in row["last_error"], row
         smtp.inbox.reply = "451 4.3.0 Try again later"
         await smtp.start()
         try:
-            await wait_until(lambda: _true(smtp.inbox.data_commands >= 1), "a try refused with 451")
+            await wait_until(lambda: _true(smtp.inbox.data_commands >= 1), within=30, what="a try refused with 451")
             smtp.inbox.reply = None
             [received] = await smtp.inbox.wait_for(1)
             sent = await wait_for_email_state(db, import_id, "sent")
@@ -447,7 +440,9 @@ async def test_a_claim_left_by_a_worker_that_died_is_never_sent(
     finally:
         await worker.close()
     # A worker claims it, and dies before it says what happened: the message may have gone out.
-    await wait_until(lambda: import_emails.claim_due_email(db, "dead-worker"), "the email to be due again")
+    await wait_until(
+        lambda: import_emails.claim_due_email(db, "dead-worker"), within=30, what="the email to be due again"
+    )
     async with smtp, running_worker(mail):
         row = await wait_for_email_state(db, import_id, "abandoned")
     assert (row["claimed_by"], row["last_error"]) == ("dead-worker", STALE_CLAIM_ERROR)
@@ -502,6 +497,6 @@ async def test_a_certificate_that_does_not_verify_is_not_sent_to(
             row = await email_row(db, import_id)
             return row if row is not None and row["attempts"] >= 1 and row["state"] == "pending" else None
 
-        row = await wait_until(refused, "a try refused for the certificate")
+        row = await wait_until(refused, within=30, what="a try refused for the certificate")
     assert "CERTIFICATE_VERIFY_FAILED" in row["last_error"], row
     assert smtp.inbox.data_commands == 0
