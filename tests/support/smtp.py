@@ -7,9 +7,7 @@ messages with a reply code of the test's choosing, and count every delivery atte
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
-import time
 import warnings
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -17,6 +15,8 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from tests.support.seaweedfs import free_ports
 
 
 @dataclass
@@ -41,6 +41,7 @@ class Inbox:
     reply: str | None = None
     # Whether each DATA came over TLS (implicit, or after STARTTLS).
     over_tls: list[bool] = field(default_factory=list)
+    arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.data_commands += 1
@@ -50,22 +51,18 @@ class Inbox:
             return self.reply
         assert envelope.mail_from is not None and isinstance(envelope.content, bytes)
         self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        async with self.arrived:
+            self.arrived.notify_all()
         return "250 OK"
 
     async def wait_for(self, count: int, deadline_seconds: float = 20) -> list[Received]:
-        """Poll until `count` messages have arrived; fail loudly at the deadline."""
-        deadline = time.monotonic() + deadline_seconds
-        while len(self.received) < count:
-            assert time.monotonic() < deadline, f"{len(self.received)} of {count} emails arrived"
-            await asyncio.sleep(0.02)  # polling interval while waiting for the worker's loop
+        """Wait until `count` messages have arrived; fail loudly at the deadline."""
+        async with self.arrived:
+            try:
+                await asyncio.wait_for(self.arrived.wait_for(lambda: len(self.received) >= count), deadline_seconds)
+            except TimeoutError:
+                raise AssertionError(f"{len(self.received)} of {count} emails arrived") from None
         return self.received
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class SmtpServer:
@@ -80,7 +77,7 @@ class SmtpServer:
     ) -> None:
         """`tls`: the server's certificate, offered by STARTTLS (required then), or from the first
         byte with `implicit_tls`."""
-        self.port = port or free_port()
+        self.port = port or free_ports(1)[0]
         self.tls = tls
         self.implicit_tls = implicit_tls
         self.inbox = Inbox()

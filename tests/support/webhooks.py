@@ -4,7 +4,6 @@ request, answers what a test queues, and verifies signatures with the Standard W
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -36,9 +35,12 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     answers: list[int] = field(default_factory=list)
     release: asyncio.Event = field(default_factory=asyncio.Event)
+    arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def handle(self, request: web.Request) -> web.Response:
         self.received.append(Received(request.path_qs, dict(request.headers), await request.read()))
+        async with self.arrived:
+            self.arrived.notify_all()
         status = self.answers.pop(0) if self.answers else 200
         if status == HANG:
             await self.release.wait()
@@ -46,10 +48,11 @@ class Receiver:
         return web.Response(status=status, text=f"answer {status}")
 
     async def wait_for(self, count: int, deadline_seconds: float = 10) -> None:
-        deadline = time.monotonic() + deadline_seconds
-        while len(self.received) < count:
-            assert time.monotonic() < deadline, f"{len(self.received)} requests received, expected {count}"
-            await asyncio.sleep(0.01)  # polling the receiver, under a deadline
+        async with self.arrived:
+            try:
+                await asyncio.wait_for(self.arrived.wait_for(lambda: len(self.received) >= count), deadline_seconds)
+            except TimeoutError:
+                raise AssertionError(f"{len(self.received)} requests received, expected {count}") from None
 
 
 @asynccontextmanager
