@@ -77,8 +77,10 @@ def _check_params(params: MultiDict[str]) -> None:
 
 
 # Canvas's value_to_boolean, whose strings Canvas's clients send; a blank value is false.
-_BOOLEANS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
-_BOOLEANS[""] = False
+_BOOLEANS = {
+    "true": True, "1": True, "yes": True, "on": True,
+    "false": False, "0": False, "no": False, "off": False, "": False,
+}  # fmt: skip
 
 
 def _dry_run(params: MultiDict[str]) -> bool:
