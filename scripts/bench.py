@@ -21,6 +21,11 @@
    `GET .../outcome_group_links?per_page=100`, following the `Link` header's `next` URLs as canvasapi
    does (pages/s, first vs median vs last page latency), then the export `GET .../outcome_export` to its
    end (MB/s); checks every active link came once and the export holds every group and outcome.
+6. The floor (`scripts/bench_floor.py`): the rows the fresh import stored (saved right after it with
+   `COPY ... TO STDOUT (FORMAT binary)`) COPYed back into a freshly migrated database in one
+   transaction, the API and worker stopped. An import's PostgreSQL work runs on one backend, so no
+   import into this schema can beat it: its % of the server COPY is the ceiling of the imports' %,
+   and each import's "% of floor" says how close it comes.
 
 Import rows/s = data rows / (POST answered -> `succeeded` seen by polling every 50 ms, backing off to
 0.5% of the time waited): queue pickup plus processing, upload excluded (it has its own MB/s). The
@@ -33,7 +38,7 @@ Peak RSS is the kernel's VmHWM, reset before each import (Linux only). `--status
 GET .../outcome_imports/:id from 64 loopback connections for S seconds during the first import (which
 then shares the CPU with that load).
 
-`--rounds N` repeats steps 2-5 N times, each round on a fresh database with freshly started processes,
+`--rounds N` repeats steps 2-6 N times, each round on a fresh database with freshly started processes,
 and adds the median, min and max of each figure over the rounds: this machine's speed drifts by tens
 of percent from minute to minute, so one round can mislead. The JSON report keeps the first round's
 figures at the top level, every round under `rounds`, and the spread under `summary`.
@@ -65,12 +70,15 @@ from urllib.parse import urlsplit
 import aiohttp
 import asyncpg
 from arq.constants import health_check_key_suffix
+from bench_floor import FloorError, measure_floor, save_result
 from bench_reads import ReadError, measure_reads, print_reads, summarize_reads
 from generate_outcomes import WIDTH, GeneratedFile, generate  # scripts/ is on sys.path: this file's directory
 from harness import (
     LOG_TAIL_LINES,
     REPO,
+    backend_cpu_seconds,
     claim_redis,
+    cpu_seconds,
     free_port,
     fresh_database,
     percentile,
@@ -233,13 +241,13 @@ async def _baseline(
 ) -> dict[str, Any]:
     await conn.execute(f"CREATE UNLOGGED TABLE {table} ({', '.join(c + ' text' for c in BASELINE_COLUMNS)})")
     backend = conn.get_server_pid()
-    backend_before = _backend_cpu(backend)
+    backend_before = backend_cpu_seconds(backend)
     client_before = time.process_time()
     started = time.perf_counter()
     result = await copy()
     seconds = time.perf_counter() - started
     client = time.process_time() - client_before
-    backend_after = _backend_cpu(backend)
+    backend_after = backend_cpu_seconds(backend)
     await conn.execute(f"DROP TABLE {table}")
     if result != f"COPY {rows}":
         raise BenchError(f"baseline COPY into {table} wrote {result!r}, expected {rows} rows")
@@ -255,13 +263,6 @@ async def _baseline(
     return report
 
 
-def _backend_cpu(pid: int) -> float | None:
-    try:
-        return cpu_seconds(pid)
-    except OSError:  # PostgreSQL runs elsewhere
-        return None
-
-
 def reset_peak_rss(pid: int) -> bool:
     try:
         Path(f"/proc/{pid}/clear_refs").write_text("5")  # Linux >= 4.0: VmHWM := current RSS
@@ -275,13 +276,6 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return round(int(line.split()[1]) / 1024, 1)
     raise BenchError(f"no VmHWM in /proc/{pid}/status")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far: set against an import's wall time, it tells
-    whether that process or something else (PostgreSQL, the poll interval) took the time."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (man 5 proc)
 
 
 async def postgres_cpu(conn: asyncpg.Connection) -> dict[int, float] | None:
@@ -494,15 +488,28 @@ async def measure_round(
             if resp.status != 200:
                 raise BenchError(f"POST /api/v1/accounts answered {resp.status}: {account}")
         runs = [("fresh", base, status_load), ("same file again", base, 0), ("10% changed", changed, 0)]
-        result["imports"] = [
-            await run_import(name, system, session, conn, account["id"], generated, baselines, args, load)
-            for name, generated, load in runs
-        ]
+        result["imports"] = []
+        for name, generated, load in runs:
+            result["imports"].append(
+                await run_import(name, system, session, conn, account["id"], generated, baselines, args, load)
+            )
+            if name == "fresh":
+                result_dir = workdir / "fresh-result"
+                result_dir.mkdir(exist_ok=True)
+                saved = await save_result(conn, result_dir)
         # The read path on the district as the imports left it; links carry absolute URLs, so no base URL.
         reader = await stack.enter_async_context(
             aiohttp.ClientSession(headers=dict(session.headers), timeout=aiohttp.ClientTimeout(total=None))
         )
         result["reads"] = await measure_reads(reader, system.url, conn, account["id"])
+        system.stop()  # idle by now; stopped so that nothing else runs beside the floor's COPY
+        progress("floor: the fresh import's result COPYed into a fresh database")
+        floor_database = f"oi_bench_floor_{os.getpid()}"
+        floor = await measure_floor(pg_server, floor_database, result_dir, saved, args.rows)
+    floor["ratio_to_server_copy"] = round(floor["rows_per_second"] / baselines["server_copy"], 4)
+    result["floor"] = floor
+    for measured in result["imports"]:
+        measured["ratio_to_floor"] = round(measured["rows_per_second"] / floor["rows_per_second"], 4)
     return result
 
 
@@ -517,7 +524,11 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "rounds": len(rounds),
         "server_copy_rows_per_second": spread([r["server_copy"]["rows_per_second"] for r in rounds]),
         "copy_rows_per_second": spread([r["copy_baseline"]["rows_per_second"] for r in rounds]),
+        "floor_rows_per_second": spread([r["floor"]["rows_per_second"] for r in rounds]),
+        "floor_ratio_to_server_copy": spread([r["floor"]["ratio_to_server_copy"] for r in rounds]),
     }
+    if all("postgres_cpu_us_per_row" in r["floor"] for r in rounds):
+        summary["floor_postgres_cpu_us_per_row"] = spread([r["floor"]["postgres_cpu_us_per_row"] for r in rounds])
     summary["imports"] = {}
     for index, first in enumerate(rounds[0]["imports"]):
         same = [r["imports"][index] for r in rounds]
@@ -525,6 +536,7 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
             "rows_per_second": spread([i["rows_per_second"] for i in same]),
             "ratio_to_server_copy": spread([i["ratio_to_server_copy"] for i in same]),
             "ratio_to_copy": spread([i["ratio_to_copy"] for i in same]),
+            "ratio_to_floor": spread([i["ratio_to_floor"] for i in same]),
         }
         for process in ("worker", "postgres"):
             if all(process in i["cpu_us_per_row"] for i in same):
@@ -578,13 +590,23 @@ def print_round(measured: dict[str, Any], label: str) -> None:
         f"\n{label}COPY baselines into an UNLOGGED table: server (CSV bytes to COPY FROM STDIN) "
         f"{server['rows_per_second']:,} rows/s ({server['seconds']} s, {_baseline_cpu(server)}); "
         f"records (copy_records_to_table) {base['rows_per_second']:,} rows/s ({base['seconds']} s, "
-        f"{_baseline_cpu(base)})\n"
+        f"{_baseline_cpu(base)})"
+    )
+    floor = measured["floor"]
+    floor_cpu = (
+        f", PostgreSQL CPU µs per row {floor['postgres_cpu_us_per_row']}" if "postgres_cpu_us_per_row" in floor else ""
+    )
+    print(
+        f"{label}floor (the fresh import's rows COPYed into the schema's tables, one transaction): "
+        f"{floor['rows_per_second']:,} rows/s, {floor['ratio_to_server_copy'] * 100:.1f}% of server COPY "
+        f"({floor['seconds']} s{floor_cpu})\n"
     )
     head = (
         "import",
         "rows/s",
         "% of server COPY",
         "% of records COPY",
+        "% of floor",
         "worker µs/row",
         "PG µs/row",
         "seconds",
@@ -599,6 +621,7 @@ def print_round(measured: dict[str, Any], label: str) -> None:
             f"{i['rows_per_second']:,}",
             f"{i['ratio_to_server_copy'] * 100:.1f}%",
             f"{i['ratio_to_copy'] * 100:.1f}%",
+            f"{i['ratio_to_floor'] * 100:.1f}%",
             f"{i['cpu_us_per_row']['worker']:.1f}",
             f"{i['cpu_us_per_row']['postgres']:.1f}" if "postgres" in i["cpu_us_per_row"] else "-",
             f"{i['seconds']:.2f}",
@@ -624,7 +647,7 @@ def print_summary(summary: dict[str, Any]) -> None:
     print(
         f"\nmedian (min - max) of {summary['rounds']} rounds; COPY baselines: server "
         f"{server['median']:,} ({server['min']:,} - {server['max']:,}) rows/s, records "
-        f"{copy['median']:,} ({copy['min']:,} - {copy['max']:,}) rows/s\n"
+        f"{copy['median']:,} ({copy['min']:,} - {copy['max']:,}) rows/s"
     )
 
     def percent(f: dict[str, float]) -> str:
@@ -633,7 +656,15 @@ def print_summary(summary: dict[str, Any]) -> None:
     def micros(f: dict[str, float] | None) -> str:
         return "-" if f is None else f"{f['median']:.1f} ({f['min']:.1f} - {f['max']:.1f})"
 
-    rows = [("import", "rows/s", "% of server COPY", "% of records COPY", "worker µs/row", "PG µs/row")]
+    floor, floor_ratio = summary["floor_rows_per_second"], summary["floor_ratio_to_server_copy"]
+    floor_cpu = summary.get("floor_postgres_cpu_us_per_row")
+    print(
+        f"floor {floor['median']:,} ({floor['min']:,} - {floor['max']:,}) rows/s, "
+        f"{floor_ratio['median'] * 100:.1f}% ({floor_ratio['min'] * 100:.1f} - {floor_ratio['max'] * 100:.1f}%) "
+        f"of server COPY" + (f", PostgreSQL CPU µs per row {micros(floor_cpu)}" if floor_cpu else "") + "\n"
+    )
+
+    rows = [("import", "rows/s", "% of server COPY", "% of records COPY", "% of floor", "worker µs/row", "PG µs/row")]
     for name, figures in summary["imports"].items():
         rps = figures["rows_per_second"]
         rows.append(
@@ -642,6 +673,7 @@ def print_summary(summary: dict[str, Any]) -> None:
                 f"{rps['median']:,} ({rps['min']:,} - {rps['max']:,})",
                 percent(figures["ratio_to_server_copy"]),
                 percent(figures["ratio_to_copy"]),
+                percent(figures["ratio_to_floor"]),
                 micros(figures.get("worker_cpu_us_per_row")),
                 micros(figures.get("postgres_cpu_us_per_row")),
             )
@@ -704,7 +736,7 @@ def main() -> None:
                 redis_server = redis_server or services.redis_url
             assert pg_server and redis_server
             report = asyncio.run(bench(args, workdir, pg_server, redis_server))
-        except (BenchError, ReadError) as exc:
+        except (BenchError, ReadError, FloorError) as exc:
             for log in sorted(workdir.glob("*.log")):
                 tail = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
                 print(f"--- last lines of {log.name} ---", *tail, sep="\n", file=sys.stderr)

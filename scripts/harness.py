@@ -6,6 +6,7 @@ die with the script, and small report helpers.
 from __future__ import annotations
 
 import ctypes
+import os
 import signal
 import socket
 import subprocess
@@ -111,3 +112,18 @@ def print_columns(rows: Sequence[tuple[str, ...]]) -> None:
     for r in rows:
         cells = [r[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(r[1:], widths[1:], strict=True)]
         print("  ".join(cells))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far: set against an import's wall time, it tells
+    whether that process or something else (PostgreSQL, the poll interval) took the time."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (man 5 proc)
+
+
+def backend_cpu_seconds(pid: int) -> float | None:
+    """cpu_seconds of a PostgreSQL backend, or None when PostgreSQL runs on another machine."""
+    try:
+        return cpu_seconds(pid)
+    except OSError:
+        return None

@@ -38,11 +38,24 @@ def test_bench_script_imports_three_files_and_its_checks_pass(tmp_path: Path) ->
     assert report["server_copy"]["rows_per_second"] > 0
     assert report["server_copy"]["client_cpu_seconds"] >= 0
     assert [i["name"] for i in report["imports"]] == ["fresh", "same file again", "10% changed"]
+    # The floor: the fresh import's rows COPYed back into a freshly migrated schema, every row of them.
+    floor = report["floor"]
+    tables = floor["table_rows"]
+    assert list(tables) == [
+        "learning_outcome_groups", "learning_outcomes", "learning_outcome_links", "outcome_friendly_descriptions"
+    ]  # fmt: skip
+    file = report["file"]
+    # The groups add one root group; the links are the file's, every one written by the fresh import.
+    assert (tables["learning_outcome_groups"], tables["learning_outcomes"]) == (file["groups"] + 1, file["outcomes"])
+    assert tables["learning_outcome_links"] == file["links"]
+    assert floor["rows_per_second"] > 0 and floor["ratio_to_server_copy"] > 0
     for outcome_import in report["imports"]:
         failed = {name: c for name, c in outcome_import["checks"].items() if not c["ok"]}
         assert failed == {}, (outcome_import["name"], failed)
         assert outcome_import["rows_per_second"] > 0
         assert outcome_import["ratio_to_server_copy"] > 0 and outcome_import["ratio_to_copy"] > 0
+        ratio_to_floor = round(outcome_import["rows_per_second"] / floor["rows_per_second"], 4)
+        assert outcome_import["ratio_to_floor"] == ratio_to_floor
         assert outcome_import["cpu_us_per_row"]["worker"] > 0
         assert outcome_import["peak_rss_mb"]["api"] > 0 and outcome_import["peak_rss_mb"]["worker"] > 0
     assert report["imports"][2]["checks"]["changed_rows"]["actual"]["titles"] > 0
@@ -73,5 +86,7 @@ def test_bench_script_imports_three_files_and_its_checks_pass(tmp_path: Path) ->
         assert figures["rows_per_second"] == {"median": measured[0], "min": measured[0], "max": measured[1]}
         worker_cpu = sorted(r["imports"][index]["cpu_us_per_row"]["worker"] for r in report["rounds"])
         assert figures["worker_cpu_us_per_row"] == {"median": worker_cpu[0], "min": worker_cpu[0], "max": worker_cpu[1]}
-        assert set(figures["ratio_to_server_copy"]) == {"median", "min", "max"}
+        assert set(figures["ratio_to_server_copy"]) == set(figures["ratio_to_floor"]) == {"median", "min", "max"}
     assert summary["server_copy_rows_per_second"]["min"] > 0
+    floors = sorted(r["floor"]["rows_per_second"] for r in report["rounds"])
+    assert summary["floor_rows_per_second"] == {"median": floors[0], "min": floors[0], "max": floors[1]}
