@@ -59,12 +59,29 @@ def mail_settings(settings: Settings, smtp_url: str, **changes: Any) -> Settings
 
 @asynccontextmanager
 async def running_worker(settings: Settings) -> AsyncIterator[ImportWorker]:
-    """A worker running as in production (its jobs, reconciler and mailer) until the block ends."""
+    """A worker running as in production (its jobs, reconciler and mailer) until the block ends,
+    from the end of its start-up: only then has it set the switch that queues emails, which an
+    import ended without the worker (a waiting one cancelled) would otherwise race."""
     worker = create_worker(settings, poll_delay=0.05)
+    started = asyncio.Event()
+    start_up = worker.on_startup
+    assert start_up is not None
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        await start_up(ctx)
+        started.set()
+
+    worker.on_startup = on_startup
     running = asyncio.create_task(worker.main())
+    up = asyncio.create_task(started.wait())
     try:
+        done, _ = await asyncio.wait([running, up], timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        assert done, "the worker did not start within 30 s"
+        if running.done():
+            running.result()  # its start-up failed: raise why
         yield worker
     finally:
+        up.cancel()
         running.cancel()
         with suppress(asyncio.CancelledError):  # the cancellation just asked for
             await running
