@@ -186,24 +186,21 @@ SET LOCAL jit = off;
 SET LOCAL work_mem = '64MB';
 CREATE TEMP TABLE IF NOT EXISTS stage_outcome_groups (
     id bigint, context_type text, context_id bigint, root_account_id bigint, parent_id bigint,
-    vendor_guid text, title text, description text, workflow_state text, last_import_id bigint,
-    new boolean
+    vendor_guid text, title text, description text, workflow_state text, last_import_id bigint
 ) ON COMMIT DROP;
 CREATE TEMP TABLE IF NOT EXISTS stage_outcomes (
     id bigint, context_type text, context_id bigint, root_account_id bigint, vendor_guid text,
     short_description text, description text, display_name text, calculation_method text,
     calculation_int integer, ratings text, mastery_points double precision,
-    points_possible double precision, workflow_state text, last_import_id bigint, new boolean
+    points_possible double precision, workflow_state text, last_import_id bigint
 ) ON COMMIT DROP;
 CREATE TEMP TABLE IF NOT EXISTS stage_outcome_links (
     learning_outcome_id bigint, associated_group_id bigint, context_type text, context_id bigint,
-    workflow_state text, outcome_title text, new boolean
+    workflow_state text, outcome_title text
 ) ON COMMIT DROP;
 CREATE TEMP TABLE IF NOT EXISTS import_seen_outcomes (id bigint PRIMARY KEY) ON COMMIT DROP;
 """
 
-# GROUP_COLUMNS, OUTCOME_COLUMNS and LINK_COLUMNS end with `new`, which is not stored: it says
-# how a row is written (see _new_and_stored).
 GROUP_COLUMNS = (
     "id",
     "context_type",
@@ -215,7 +212,6 @@ GROUP_COLUMNS = (
     "description",
     "workflow_state",
     "last_import_id",
-    "new",
 )
 # Stored groups, after the batch's new ones (see write_groups): parent_id may name a new group.
 UPSERT_GROUPS = """
@@ -247,7 +243,6 @@ OUTCOME_COLUMNS = (
     "points_possible",
     "workflow_state",
     "last_import_id",
-    "new",
 )
 # Stored outcomes, ordered by id. They are written before the batch's new outcomes, so one that
 # gives up its guid (a magic-guid row stores the magic string) has done so before a new outcome
@@ -278,7 +273,6 @@ LINK_COLUMNS = (
     "context_id",
     "workflow_state",
     "outcome_title",
-    "new",
 )
 # Link ids come from the sequence in row order, and ON CONFLICT takes one even for a row that
 # updates: so a batch with stored links to update keeps one statement for all its links, and only
@@ -460,30 +454,25 @@ def _columns(records: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
     return [list(column) for column in zip(*records, strict=True)]
 
 
-def _new_and_stored(records: Sequence[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """Records split by their last column, `new` (created by this batch, so none is stored)."""
-    new: list[tuple[Any, ...]] = []
-    stored: list[tuple[Any, ...]] = []
-    for record in records:
-        (new if record[-1] else stored).append(record)
-    return new, stored
-
-
 async def _copy_new(
     conn: asyncpg.Connection, table: str, columns: Sequence[str], records: Sequence[tuple[Any, ...]]
 ) -> None:
-    """COPY new rows straight into their table: no staging and no ON CONFLICT (`new` left out)."""
-    await conn.copy_records_to_table(table, records=[r[:-1] for r in records], columns=columns[:-1])
+    """COPY new rows straight into their table: no staging and no ON CONFLICT."""
+    await conn.copy_records_to_table(table, records=records, columns=columns)
 
 
-async def write_groups(conn: asyncpg.Connection, stage: StagingTables, records: Sequence[tuple[Any, ...]]) -> None:
-    """Insert or update these groups (tuples in GROUP_COLUMNS order).
+async def write_groups(
+    conn: asyncpg.Connection,
+    stage: StagingTables,
+    new: Sequence[tuple[Any, ...]],
+    stored: Sequence[tuple[Any, ...]],
+) -> None:
+    """Insert the `new` groups and update the `stored` ones (tuples in GROUP_COLUMNS order).
 
     New ones are copied first: a stored group may have moved under one of them. A new one may
     name another as its parent, later in the same COPY: foreign keys are checked at the end of
     the statement.
     """
-    new, stored = _new_and_stored(records)
     if new:
         await _copy_new(conn, "learning_outcome_groups", GROUP_COLUMNS, new)
     if stored:
@@ -491,13 +480,16 @@ async def write_groups(conn: asyncpg.Connection, stage: StagingTables, records: 
 
 
 async def write_outcomes(
-    conn: asyncpg.Connection, stage: StagingTables, records: Sequence[tuple[Any, ...]]
+    conn: asyncpg.Connection,
+    stage: StagingTables,
+    new: Sequence[tuple[Any, ...]],
+    stored: Sequence[tuple[Any, ...]],
 ) -> None:
-    """Insert or update these outcomes (tuples in OUTCOME_COLUMNS order, ratings as JsonText).
+    """Insert the `new` outcomes and update the `stored` ones (tuples in OUTCOME_COLUMNS order,
+    ratings as JsonText).
 
     New ones are copied after the stored ones are updated (see UPSERT_OUTCOMES).
     """
-    new, stored = _new_and_stored(records)
     if stored:
         await stage.upsert(conn, "stage_outcomes", OUTCOME_COLUMNS, stored, UPSERT_OUTCOMES)
     if new:
@@ -512,11 +504,14 @@ async def mark_seen_outcomes(conn: asyncpg.Connection, outcome_ids: Sequence[int
         await conn.copy_records_to_table("import_seen_outcomes", records=[(i,) for i in outcome_ids], columns=("id",))
 
 
-async def write_links(conn: asyncpg.Connection, stage: StagingTables, records: Sequence[tuple[Any, ...]]) -> None:
-    """Insert or update these links (tuples in LINK_COLUMNS order), one per (group, outcome)."""
+async def write_links(
+    conn: asyncpg.Connection, stage: StagingTables, records: Sequence[tuple[Any, ...]], all_new: bool
+) -> None:
+    """Insert or update these links (tuples in LINK_COLUMNS order), one per (group, outcome);
+    `all_new`: none of them is stored yet."""
     if not records:
         return
-    if all(record[-1] for record in records):  # all new
+    if all_new:
         await _copy_new(conn, "learning_outcome_links", LINK_COLUMNS, records)
     else:
         await stage.upsert(conn, "stage_outcome_links", LINK_COLUMNS, records, UPSERT_LINKS)

@@ -71,10 +71,10 @@ async def write_batch_state(conn: asyncpg.Connection, stage: apply_sql.StagingTa
 async def write_batch(conn: asyncpg.Connection, stage: apply_sql.StagingTables, writes: BatchWrites) -> None:
     """Write every changed group, outcome, link and friendly description (groups first: outcomes
     and links name them), and remember the outcomes the batch saw without changing them."""
-    await apply_sql.write_groups(conn, stage, writes.groups)
-    await apply_sql.write_outcomes(conn, stage, writes.outcomes)
+    await apply_sql.write_groups(conn, stage, writes.new_groups, writes.stored_groups)
+    await apply_sql.write_outcomes(conn, stage, writes.new_outcomes, writes.stored_outcomes)
     await apply_sql.mark_seen_outcomes(conn, writes.seen_outcome_ids)
-    await apply_sql.write_links(conn, stage, writes.links)
+    await apply_sql.write_links(conn, stage, writes.links, writes.links_all_new)
     await apply_sql.write_friendly_descriptions(conn, writes.friendly)
 
 

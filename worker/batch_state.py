@@ -99,22 +99,6 @@ class GroupRec:
     dirty: bool = False
     new: bool = False  # created by this batch: inserted, not updated
 
-    def as_record(self) -> tuple[Any, ...]:
-        """A row for apply_sql.GROUP_COLUMNS."""
-        return (
-            self.id,
-            self.context[0],
-            self.context[1],
-            self.root_account_id,
-            self.parent_id,
-            self.vendor_guid,
-            self.title,
-            self.description,
-            self.workflow_state,
-            self.last_import_id,
-            self.new,
-        )
-
 
 StoredFriendly = tuple[str, str]
 """A stored friendly description: (description, workflow_state)."""
@@ -134,29 +118,6 @@ class OutcomeRec:
     new: bool = False
     """Created by this batch (its id reserved by it): inserted, not updated."""
 
-    def as_record(self) -> tuple[Any, ...]:
-        """A row for apply_sql.OUTCOME_COLUMNS."""
-        s = self.state
-        owner = self.owner
-        return (
-            self.id,
-            owner[0] if owner else None,
-            owner[1] if owner else None,
-            self.root_account_id,
-            s.vendor_guid,
-            s.short_description,
-            s.description,
-            s.display_name,
-            s.calculation_method,
-            s.calculation_int,
-            ratings_json(s.ratings),
-            s.mastery_points,
-            s.points_possible,
-            s.workflow_state,
-            self.last_import_id,
-            self.new,
-        )
-
 
 @dataclass(slots=True)
 class LinkRec:
@@ -167,11 +128,6 @@ class LinkRec:
     in_import_subtree: bool  # see apply_sql.SELECT_LINKS
     dirty: bool = False
     new: bool = False  # created by this batch: inserted, not updated
-
-    def as_record(self, outcome_title: str) -> tuple[Any, ...]:
-        """A row for apply_sql.LINK_COLUMNS; `outcome_title` is its outcome's title as it is written."""
-        context_type, context_id = self.context
-        return (self.outcome_id, self.group_id, context_type, context_id, self.workflow_state, outcome_title, self.new)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,12 +148,18 @@ class FriendlyChange:
 
 @dataclass(frozen=True, slots=True)
 class BatchWrites:
-    """One batch's changes as rows: tuples in the column order of worker/apply_sql.py."""
+    """One batch's changes as rows: tuples in the column order of worker/apply_sql.py, each
+    built once, split by how it is written (new rows are inserted, stored ones upserted)."""
 
-    groups: list[tuple[Any, ...]]
-    outcomes: list[tuple[Any, ...]]
+    new_groups: list[tuple[Any, ...]]
+    stored_groups: list[tuple[Any, ...]]
+    new_outcomes: list[tuple[Any, ...]]
+    stored_outcomes: list[tuple[Any, ...]]
     seen_outcome_ids: list[int]
     links: list[tuple[Any, ...]]
+    """In the order they are to take ids: new and stored links together, as one upsert takes them."""
+    links_all_new: bool
+    """Every link is new: copied straight into the table, no upsert (worker/apply_sql.py)."""
     friendly: list[tuple[Any, ...]]
 
 
@@ -333,13 +295,14 @@ class BatchState:
         written, so the result is what the reads would have found after the write. Only what
         it changed is taken, so states do not grow from batch to batch.
         """
-        for record in writes.groups:
+        for record in (*writes.new_groups, *writes.stored_groups):
             group = earlier.groups[record[0]]
             found_group = self.groups.get(group.id)
             if found_group is not None:
                 self._forget_group(found_group)
             self.load_group(group)
-        changed = {record[0] for record in writes.outcomes}
+        changed = {record[0] for record in writes.new_outcomes}
+        changed.update(record[0] for record in writes.stored_outcomes)
         changed.update(writes.seen_outcome_ids)
         changed.update(record[0] for record in writes.links)
         changed.update(record[0] for record in writes.friendly)
@@ -366,25 +329,70 @@ class BatchState:
 
     def take_writes(self) -> BatchWrites:
         """What the batch changed, as rows to write (see worker/batch_loader.py); from then on
-        the state counts them as stored (not new, not dirty). One pass over each collection."""
+        the state counts them as stored (not new, not dirty). One pass over each collection.
+
+        Once per written row (two or three a row of the file): the records are built here
+        inline, already split by how they are written, rather than by a method call each and
+        then sliced and sorted again at the write."""
         seen = self.seen_outcome_ids()
         friendly = self.friendly_changes()
-        groups = []
+        new_groups: list[tuple[Any, ...]] = []
+        stored_groups: list[tuple[Any, ...]] = []
         for group in self.groups.values():
             if group.dirty:
-                groups.append(group.as_record())
+                context_type, context_id = group.context
+                (new_groups if group.new else stored_groups).append(
+                    (
+                        group.id,
+                        context_type,
+                        context_id,
+                        group.root_account_id,
+                        group.parent_id,
+                        group.vendor_guid,
+                        group.title,
+                        group.description,
+                        group.workflow_state,
+                        group.last_import_id,
+                    )
+                )
                 group.dirty = group.new = False
-        outcomes = []
+        new_outcomes: list[tuple[Any, ...]] = []
+        stored_outcomes: list[tuple[Any, ...]] = []
         for outcome in self.outcomes.values():
             if outcome.dirty:
-                outcomes.append(outcome.as_record())
+                s = outcome.state
+                owner = outcome.owner
+                (new_outcomes if outcome.new else stored_outcomes).append(
+                    (
+                        outcome.id,
+                        owner[0] if owner else None,
+                        owner[1] if owner else None,
+                        outcome.root_account_id,
+                        s.vendor_guid,
+                        s.short_description,
+                        s.description,
+                        s.display_name,
+                        s.calculation_method,
+                        s.calculation_int,
+                        ratings_json(s.ratings),
+                        s.mastery_points,
+                        s.points_possible,
+                        s.workflow_state,
+                        outcome.last_import_id,
+                    )
+                )
                 outcome.dirty = outcome.new = False
-        links = []
+        links: list[tuple[Any, ...]] = []
+        links_all_new = True
         outcomes_by_id = self.outcomes
         for outcome_id, by_group in self.links.items():
             for link in by_group.values():
                 if link.dirty:
-                    links.append(link.as_record(outcomes_by_id[outcome_id].state.short_description))
+                    context_type, context_id = link.context
+                    # The outcome's title as it is written: links are listed by it (migration 0022).
+                    title = outcomes_by_id[outcome_id].state.short_description
+                    links.append((outcome_id, link.group_id, context_type, context_id, link.workflow_state, title))
+                    links_all_new = links_all_new and link.new
                     link.dirty = link.new = False
         for outcome_id, _, _, description, active in friendly:
             outcome = self.outcomes[outcome_id]
@@ -395,7 +403,9 @@ class BatchState:
                 outcome.friendly = (description, ACTIVE if active else DELETED)
         self.seen.clear()
         self.friendly.clear()
-        return BatchWrites(groups, outcomes, seen, links, friendly)
+        return BatchWrites(
+            new_groups, stored_groups, new_outcomes, stored_outcomes, seen, links, links_all_new, friendly
+        )
 
     # --- writing back -----------------------------------------------------------------------
 
