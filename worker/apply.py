@@ -212,12 +212,12 @@ class BatchApplier:
         last row deleted, if it did (its subtree is then still to be deleted)."""
         deleted_group_id = None
         for index, row in enumerate(rows, 1):
-            if isinstance(row, GroupRow):
+            if isinstance(row, OutcomeRow):  # most rows: tested first
+                messages = import_outcome_row(state, self._run, row)
+            elif isinstance(row, GroupRow):
                 result = import_group_row(state, self._run, row)
                 messages = result.messages
                 deleted_group_id = result.deleted_existing.id if result.deleted_existing else None
-            elif isinstance(row, OutcomeRow):
-                messages = import_outcome_row(state, self._run, row)
             else:
                 messages = list(row.messages)
             if messages:
@@ -256,7 +256,8 @@ def _through_first_group_deletion(rows: Sequence[BatchRow]) -> Sequence[BatchRow
     are read afresh once it is done; cutting there keeps each read the size of its part.
     """
     for index, row in enumerate(rows):
-        if _deletes_group(row):
+        # _deletes_group written out: a pass over every row of a batch.
+        if isinstance(row, GroupRow) and row.workflow_state is WorkflowState.DELETED:
             return rows[: index + 1]
     return rows
 

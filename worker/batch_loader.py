@@ -28,6 +28,7 @@ from worker.batch_state import (
     OutcomeRec,
     magic_group_id,
     magic_outcome_id,
+    ratings_cache_entries,
     ratings_from_json,
 )
 from worker.outcome_rules import build_outcome_state
@@ -55,9 +56,9 @@ async def load_batch_state(
     contexts: list[ContextKey] = [run.context_key]
     contexts += [(ContextType.course.value, c.id) for c in state.courses.values() if c.in_account]
     await _load_groups(conn, run, state, contexts, group_rows, outcome_rows, written_contexts)
-    await _load_outcomes(conn, run, state, outcome_rows)
+    new_outcomes_bound = await _load_outcomes(conn, run, state, outcome_rows)
     group_ids, outcome_ids = await apply_sql.reserve_ids(
-        conn, _new_groups_bound(run, state, contexts, group_rows), _new_outcomes_bound(state, outcome_rows)
+        conn, _new_groups_bound(run, state, contexts, group_rows), new_outcomes_bound
     )
     state.add_free_ids(group_ids, outcome_ids)
     return state
@@ -145,19 +146,27 @@ async def _load_groups(
     state.target_chain = frozenset(chain)
 
 
-async def _load_outcomes(conn: asyncpg.Connection, run: ImportRun, state: BatchState, rows: list[OutcomeRow]) -> None:
+async def _load_outcomes(conn: asyncpg.Connection, run: ImportRun, state: BatchState, rows: list[OutcomeRow]) -> int:
+    """Load the outcomes the rows name, with their links; return at most how many outcomes the
+    rows can create: one per row whose guid is unknown, one per magic-guid row (it may free
+    the guid another row then misses)."""
     if not rows:
-        return
+        return 0
     magic_ids = set()
-    guids = set()
+    plain_guids = []  # of the rows whose guid is not magic, repeats kept
     for row in rows:
-        magic_id = magic_outcome_id(row.vendor_guid)
+        guid = row.vendor_guid
+        # magic_outcome_id's own first test, without its call for the guids that are not magic (most).
+        magic_id = magic_outcome_id(guid) if "canvas_outcome" in guid else None
         if magic_id is None:
-            guids.add(row.vendor_guid)
+            plain_guids.append(guid)
         elif magic_id:
             magic_ids.add(magic_id)
+    guids = set(plain_guids)
     load_outcome = state.load_outcome
-    # The hot loop of a re-import (a few hundred thousand records): locals, no keyword arguments.
+    # The hot loop of a re-import (a few hundred thousand records): locals, no keyword arguments,
+    # and the ratings' cache looked up here (a miss, or empty ratings, goes through the call).
+    ratings_cache = ratings_cache_entries()
     for rec in await apply_sql.fetch_outcomes(conn, guids, magic_ids, run.import_id):
         (
             outcome_id,
@@ -191,7 +200,7 @@ async def _load_outcomes(conn: asyncpg.Connection, run: ImportRun, state: BatchS
                 display_name,
                 calculation_method,
                 calculation_int,
-                ratings_from_json(ratings),
+                ratings_cache.get(ratings) or ratings_from_json(ratings),
                 mastery_points,
                 points_possible,
                 workflow_state,
@@ -202,10 +211,14 @@ async def _load_outcomes(conn: asyncpg.Connection, run: ImportRun, state: BatchS
             outcome.friendly = (friendly_description, friendly_state)
         load_outcome(outcome)
     links = await apply_sql.fetch_links(conn, list(state.outcomes), run.context.id, run.links_scoped_to_subtree)
-    load_link = state.load_link
+    # load_link written out (once per stored link): load_outcome gave every outcome a dict.
+    links_by_outcome = state.links
     for rec in links:
         outcome_id, group_id, context_type, context_id, workflow_state, in_import_subtree = rec
-        load_link(LinkRec(outcome_id, group_id, (context_type, context_id), workflow_state, in_import_subtree))
+        links_by_outcome[outcome_id][group_id] = LinkRec(
+            outcome_id, group_id, (context_type, context_id), workflow_state, in_import_subtree
+        )
+    return len(rows) - len(plain_guids) + state.count_unknown_outcome_guids(plain_guids)
 
 
 def _new_groups_bound(run: ImportRun, state: BatchState, contexts: list[ContextKey], rows: list[GroupRow]) -> int:
@@ -221,10 +234,3 @@ def _new_groups_bound(run: ImportRun, state: BatchState, contexts: list[ContextK
         if magic_group_id(row.vendor_guid) is not None or state.find_group(context, row.vendor_guid) is None:
             count += 1
     return count
-
-
-def _new_outcomes_bound(state: BatchState, rows: list[OutcomeRow]) -> int:
-    """As _new_groups_bound, for outcomes (guids are global)."""
-    return sum(
-        1 for r in rows if magic_outcome_id(r.vendor_guid) is not None or state.outcome_by_guid(r.vendor_guid) is None
-    )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -266,11 +267,21 @@ class BatchState:
     def outcome_by_guid(self, guid: str) -> OutcomeRec | None:
         return self._outcomes_by_guid.get(guid)
 
+    def count_unknown_outcome_guids(self, guids: Iterable[str]) -> int:
+        """How many of `guids` (repeats counted) name no outcome of the state."""
+        by_guid = self._outcomes_by_guid
+        return sum(1 for guid in guids if guid not in by_guid)
+
     def new_outcome(self, owner: ContextKey, owner_name: str, root_account_id: int, state: OutcomeState) -> OutcomeRec:
+        """A new outcome with a reserved id, to be saved (dirty); its caller sets last_import_id."""
         outcome_id = self._free_outcome_ids.pop()
-        # Positional (cheaper than keywords): last_import_id=None, dirty=False, friendly=None, new=True.
-        rec = OutcomeRec(outcome_id, owner, owner_name, root_account_id, state, None, False, None, True)
-        self.load_outcome(rec)  # a new id has no links yet: load_outcome gives it an empty dict
+        # Positional (cheaper than keywords): last_import_id=None, dirty=True, friendly=None, new=True.
+        rec = OutcomeRec(outcome_id, owner, owner_name, root_account_id, state, None, True, None, True)
+        # load_outcome written out (once per new outcome): a new id has no links yet.
+        self.outcomes[outcome_id] = rec
+        self.links[outcome_id] = {}
+        if state.vendor_guid is not None:
+            self._outcomes_by_guid[state.vendor_guid] = rec
         return rec
 
     def set_outcome_state(self, rec: OutcomeRec, state: OutcomeState) -> None:
@@ -459,6 +470,11 @@ def ratings_json(ratings: tuple[Rating, ...]) -> JsonText:
     _JSON_BY_RATINGS.remember(id(ratings), (ratings, text), _weight(text))
     _remember_ratings(text, ratings)
     return text
+
+
+def ratings_cache_entries() -> dict[str, tuple[Rating, ...]]:
+    """The cache ratings_from_json looks in first (JSON text -> ratings), for a hot loop to read."""
+    return _ratings_by_json
 
 
 def ratings_from_json(text: str) -> tuple[Rating, ...]:

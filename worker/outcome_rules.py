@@ -155,8 +155,15 @@ def apply_outcome_row(row: OutcomeRow, stored: OutcomeState | None) -> OutcomeSt
             _NEW_CALCULATIONS.remember(key, settled, text_bytes(key))
         method, calculation_int = settled
     else:
-        method, calculation_int = _assigned_calculation(row)
-        method, calculation_int = _settle_calculation(method, calculation_int, base, False)
+        # For a stored outcome it depends on the two cells and the stored two: cached as well
+        # (a re-import meets the same few combinations on every row).
+        stored_key = (row.calculation_method, row.calculation_int, base.calculation_method, base.calculation_int)
+        settled = _stored_calculation_cache.get(stored_key)
+        if settled is None:
+            method, calculation_int = _assigned_calculation(row)
+            settled = _settle_calculation(method, calculation_int, base, False)
+            _STORED_CALCULATIONS.remember(stored_key, settled, text_bytes(stored_key[:3]))
+        method, calculation_int = settled
     description = row.raw_description
     if description is None or not description.strip(RUBY_SPACE_CHARS):
         kept = base.description
@@ -292,6 +299,11 @@ _calculation_cache: Final = _CALCULATIONS.entries
 # The same cells -> what a new outcome stores once the callbacks ran (_settle_calculation).
 _NEW_CALCULATIONS: Final = ParseCache[_CalculationCells, tuple[str, int | None]](_CALCULATION_CACHE_LIMIT)
 _new_calculation_cache: Final = _NEW_CALCULATIONS.entries
+# (the two cells, the stored calculation_method and calculation_int) -> what a stored outcome keeps.
+_STORED_CALCULATIONS: Final = ParseCache[tuple[str | None, str | None, str, int | None], tuple[str, int | None]](
+    _CALCULATION_CACHE_LIMIT
+)
+_stored_calculation_cache: Final = _STORED_CALCULATIONS.entries
 
 
 def _assigned_calculation(row: OutcomeRow) -> tuple[str, int | None]:
