@@ -1,6 +1,7 @@
 """Strict, streaming CSV records with Canvas's dialect (Ruby's csv library): spec §4.1, §4.3.
 
-`read_records` turns an async stream of byte chunks into numbered records of raw cells. It
+`read_records` turns an async stream of byte chunks into numbered records of raw cells
+(`read_record_lists`, into the lists of records each chunk completes). It
 does no I/O of its own and never decodes: cells are bytes (UTF-8 validity is checked per cell
 later, spec §4.2). Python's `csv` module is lenient where Ruby's is strict, hence this module.
 
@@ -70,6 +71,20 @@ async def read_records(
     a record outgrows `max_record_bytes` (so memory stays bounded whatever the file); every record
     before it has been yielded by then. Errors raised by `chunks` propagate unchanged.
     """
+    async for first_number, records in read_record_lists(chunks, max_record_bytes=max_record_bytes):
+        for numbered in enumerate(records, start=first_number):
+            yield numbered
+
+
+async def read_record_lists(
+    chunks: AsyncIterable[bytes], *, max_record_bytes: int | None = None
+) -> AsyncIterator[tuple[int, list[Cells]]]:
+    """`read_records`, a list at a time: `(number of its first record, records)` for the records
+    each chunk completes (never an empty list), with the same records, numbers and errors.
+
+    For a reader of every record (worker/outcomes_file.py): a step of an async generator costs
+    more than a record's split, so it is taken once per chunk rather than once per record.
+    """
     iterator = aiter(chunks)
     head = await _read_first_line(iterator, max_record_bytes)
     body = head[len(UTF8_BOM) :] if head.startswith(UTF8_BOM) else head
@@ -78,17 +93,17 @@ async def read_records(
     records: list[Cells] = []
     async for chunk in _body_chunks(body, iterator):
         malformed = splitter.feed(chunk, records)
-        for numbered in enumerate(records, start=number + 1):
-            yield numbered
-        number += len(records)
-        records.clear()
+        if records:
+            yield number + 1, records
+            number += len(records)
+            records = []
         if malformed:
             raise malformed
         if max_record_bytes is not None and splitter.buffered_bytes > max_record_bytes:
             raise RecordTooLarge(number + 1, max_record_bytes)
     malformed = splitter.finish(records)
-    for numbered in enumerate(records, start=number + 1):
-        yield numbered
+    if records:
+        yield number + 1, records
     if malformed:
         raise malformed
 

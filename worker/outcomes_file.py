@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from shared.errors import ImportFailed
-from worker.csv_records import read_records
+from worker.csv_records import Cells, read_record_lists
 from worker.error_reports import unexpected_error_message
 from worker.rows import GroupRow, Header, NullHeaderCell, OutcomeRow, RowError, parse_header, parse_row
 
@@ -45,14 +45,20 @@ class OutcomesFile:
         self._limits = limits
         self._import_id = import_id
         self._nul_watch = _NulWatch()
-        self._records = read_records(self._nul_watch.watch(chunks), max_record_bytes=limits.max_record_bytes)
+        self._record_lists = read_record_lists(
+            self._nul_watch.watch(chunks), max_record_bytes=limits.max_record_bytes
+        )
+        self._after_header: list[Cells] = []  # the records read with the header (2, 3, ...)
         self._header: Header | None = None
 
     async def read_header(self) -> Header | None:
         """The header, or None for a file that is only a BOM (no records at all: nothing to
         import, spec §4.4). Raises ImportFailed for a header no import can use."""
-        cells = await _first(self._records)
-        if cells is None:
+        async for _, records in self._record_lists:
+            cells = records[0]  # record 1: lists are never empty
+            self._after_header = records[1:]
+            break
+        else:
             return None
         max_columns = self._limits.max_columns
         if len(cells) > max_columns:
@@ -72,24 +78,37 @@ class OutcomesFile:
         header = self._header
         assert header is not None, "read_header() first"
         limits = self._limits
+        max_records, max_columns, batch_size = limits.max_records, limits.max_columns, limits.batch_size
+        nul_watch = self._nul_watch
         batch: list[BatchRow] = []
         last_number = 1
-        async for number, cells in self._records:
-            last_number = number
-            if number > limits.max_records:
-                raise ImportFailed(f"Too many records (maximum is {limits.max_records})")
-            row = self._check_bounds(number, cells) or parse_row(header, number, cells)
-            if row is not None:
-                batch.append(row)
-            if number % limits.batch_size == 0:
-                yield batch, number
-                batch = []
-            elif number % _YIELD_EVERY_RECORDS == 0:
-                await asyncio.sleep(0)  # let the batch being applied, and the write in flight, go on
+        async for first_number, records in self._lists_after_header():
+            for number, cells in enumerate(records, first_number):
+                last_number = number
+                if number > max_records:
+                    raise ImportFailed(f"Too many records (maximum is {max_records})")
+                # Once per record: _check_bounds is called only when a bound may be passed.
+                if len(cells) > max_columns or nul_watch.seen:
+                    row = self._check_bounds(number, cells) or parse_row(header, number, cells)
+                else:
+                    row = parse_row(header, number, cells)
+                if row is not None:
+                    batch.append(row)
+                if number % batch_size == 0:
+                    yield batch, number
+                    batch = []
+                elif number % _YIELD_EVERY_RECORDS == 0:
+                    await asyncio.sleep(0)  # let the batch being applied, and the write in flight, go on
         if last_number == 1:
             raise ImportFailed("File has no outcomes data")
         if batch or last_number % limits.batch_size:
             yield batch, last_number
+
+    async def _lists_after_header(self) -> AsyncIterator[tuple[int, list[Cells]]]:
+        if self._after_header:
+            yield 2, self._after_header
+        async for numbered_list in self._record_lists:
+            yield numbered_list
 
     def _check_bounds(self, number: int, cells: list[bytes | None]) -> RowError | None:
         max_columns = self._limits.max_columns
@@ -113,9 +132,3 @@ class _NulWatch:
             if not self.seen and b"\x00" in chunk:
                 self.seen = True
             yield chunk
-
-
-async def _first(records: AsyncIterator[tuple[int, list[bytes | None]]]) -> list[bytes | None] | None:
-    async for _, cells in records:
-        return cells
-    return None

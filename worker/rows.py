@@ -317,7 +317,10 @@ def _parse_checked_row(
         raise _Rejected(rated)
     ratings, tiers_complete = rated
     raw_mastery = named[mastery_at]
-    mastery_points = None if raw_mastery is None else _parse_mastery_points(raw_mastery)
+    # A cached parse without the call (a miss, or a cached 0.0 or error, goes through it).
+    mastery_points = (
+        None if raw_mastery is None else _mastery_cache.get(raw_mastery) or _parse_mastery_points(raw_mastery)
+    )
     friendly_description = named[friendly_at]
     if friendly_description is not None:
         if not friendly_description.strip(RUBY_SPACE_CHARS):
@@ -331,7 +334,8 @@ def _parse_checked_row(
     title = named[title_at]
     if title is None or not title.strip(RUBY_SPACE_CHARS):
         raise _Rejected('The "title" field is required')
-    if _search_ascii_whitespace(vendor_guid):
+    # Without the regex for most guids: ASCII whitespace other than " " is not printable.
+    if (" " in vendor_guid or not vendor_guid.isprintable()) and _search_ascii_whitespace(vendor_guid):
         raise _Rejected('The "vendor_guid" field must have no spaces')
     # Canvas accepts exactly nil, "", "active", "deleted": a whitespace-only cell is rejected.
     raw_state = named[workflow_state_at]
@@ -343,7 +347,8 @@ def _parse_checked_row(
         raise _Rejected('"workflow_state" must be either "active" or "deleted"')
     object_type = named[object_type_at]
     raw_parents = named[parent_guids_at]
-    parent_guids = () if raw_parents is None else _parent_guids(raw_parents)
+    # A cached parse without the call (a miss, or a cached (), goes through it).
+    parent_guids = () if raw_parents is None else _parents_cache.get(raw_parents) or _parent_guids(raw_parents)
     if object_type == "outcome":
         course_id = named[course_id_at]
         if course_id is not None and course_id.strip(RUBY_SPACE_CHARS):
