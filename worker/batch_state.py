@@ -25,7 +25,7 @@ from shared.db.pool import JsonText
 from shared.models import ContextType
 from worker.outcome_rules import OutcomeState
 from worker.parse_caches import ParseCache, text_bytes
-from worker.rows import Rating
+from worker.rows import Rating, shared_ratings
 from worker.summary import ImportSummary
 
 ContextKey = tuple[str, int]
@@ -481,7 +481,9 @@ def ratings_from_json(text: str) -> tuple[Rating, ...]:
     """Stored ratings (JSON text, highest first) as Rating values."""
     ratings = _ratings_by_json.get(text)
     if ratings is None:
-        ratings = tuple(Rating(float(r["points"]), str(r.get("description") or "")) for r in json.loads(text))
+        ratings = shared_ratings(
+            tuple(Rating(float(r["points"]), str(r.get("description") or "")) for r in json.loads(text))
+        )
         _remember_ratings(text, ratings)
     return ratings
 

@@ -467,7 +467,24 @@ def _parse_rating_cells(cells: Sequence[str | None]) -> tuple[tuple[Rating, ...]
             tiers.append(Rating(points, NO_COMMENT))
         else:
             tiers.append(Rating(points, sanitize_html(description)))
-    return tuple(tiers), complete
+    return shared_ratings(tuple(tiers)), complete
+
+
+# Equal rating scales as one tuple, however each was made (from a row's cells here, or from the
+# JSON text read back, worker/batch_state.py): a re-import compares every row's tiers with the
+# stored ones (outcome_rules._replaced_rubric), and the same tuple compares by identity, where
+# equal ones cost a Rating.__eq__ call per tier. Looked up only when a scale is parsed.
+_SCALES: Final = ParseCache[tuple[Rating, ...], tuple[Rating, ...]](1024)
+_scales: Final = _SCALES.entries
+
+
+def shared_ratings(ratings: tuple[Rating, ...]) -> tuple[Rating, ...]:
+    """The tuple equal to `ratings` seen first (since the caches were last emptied), else `ratings`."""
+    shared = _scales.get(ratings)
+    if shared is None:
+        _SCALES.remember(ratings, ratings, text_bytes(tier.description for tier in ratings))
+        return ratings
+    return shared
 
 
 _MASTERY: Final = ParseCache[str, float | None](1024)
