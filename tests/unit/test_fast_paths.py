@@ -15,6 +15,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from worker import rows as rows_module
+from worker.batch_state import ratings_from_json
 from worker.csv_records import _null_empty_cells, _RecordSplitter, _simple_quoted
 from worker.outcome_rules import (
     _VALID_CALCULATION_INTS,
@@ -24,6 +25,7 @@ from worker.outcome_rules import (
     _validate_outcome,
     build_outcome_state,
 )
+from worker.parse_caches import clear_parse_caches
 from worker.rows import (
     GroupRow,
     OutcomeRow,
@@ -152,3 +154,26 @@ def test_ascii_texts_may_change_exactly_when_the_regex_says(text: str) -> None:
     shortcut = any(char in text for char in "<>&\r\x00")
     assert shortcut == (_MAY_CHANGE.search(text) is not None)
     assert re.fullmatch("[\x00-\x7f]*", text)
+
+
+# --- vendor_guid whitespace ------------------------------------------------------------------
+
+
+@given(st.text())
+def test_guid_whitespace_shortcut_answers_as_the_regex(text: str) -> None:
+    # parse_row runs the regex only for a guid with a space or a character that is not printable.
+    search = rows_module._search_ascii_whitespace
+    assert bool((" " in text or not text.isprintable()) and search(text)) == bool(search(text))
+
+
+# --- shared rating scales --------------------------------------------------------------------
+
+
+def test_a_scale_read_back_is_the_tuple_its_rows_carry() -> None:
+    clear_parse_caches()  # as after a job: nothing remembered from an earlier import
+    header = parse_header([b"vendor_guid", b"object_type", b"title", b"ratings"])
+    row = parse_row(header, 2, [b"o1", b"outcome", b"T", b"3", b"Meets", b"1", b"Not yet"])
+    assert isinstance(row, OutcomeRow)
+    stored = '[{"points": 3.0, "description": "Meets"}, {"points": 1.0, "description": "Not yet"}]'
+    read_back = ratings_from_json(stored)
+    assert read_back is row.ratings
